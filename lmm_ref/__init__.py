@@ -1,0 +1,21 @@
+"""lmm_ref: a small, readable reference implementation of linear mixed-effects models.
+
+The modules follow the book's chapters:
+
+    data      the book's data sets                       (chapter 0)
+    formula   reading lme4 formulas                      (chapter 1)
+    design    y, X, Z and Lambda_theta                   (chapter 1)
+    marginal  the dense marginal likelihood: the truth   (chapter 2)
+    pls       penalized least squares, L, R_ZX, R_X      (chapter 3)
+    cholesky  the blocked sparse Cholesky factor L       (chapter 3)
+    profile   the profiled deviance and REML criterion   (chapters 4, 5)
+    fit       fitting, and the result object             (chapter 6)
+"""
+
+from . import data, design, errors, formula, marginal, pls, profile, reference
+from .errors import DataError, DataTypeError, FormulaError, LmmRefError
+
+__all__ = [
+    "data", "design", "errors", "formula", "marginal", "pls", "profile", "reference",
+    "DataError", "DataTypeError", "FormulaError", "LmmRefError",
+]

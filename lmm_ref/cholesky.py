@@ -1,0 +1,89 @@
+"""The sparse Cholesky factor L_theta of A = Lambda' Z' Z Lambda + I, by blocks.
+
+Chapter 3 needs L with L L' = A (eq. `eq-L`).  A is q x q, and q can run to thousands
+(InstEval: 4,114), so we never treat it as a plain dense matrix.  Its structure comes
+from the terms, ordered by decreasing number of levels:
+
+    A = [ A11  A21' ]     A11 = Lambda_1' Z_1' Z_1 Lambda_1 + I   (term 1 only)
+        [ A21  A22  ]     A21, A22: the rows of terms 2..k
+
+Each observation is in exactly one level of the first grouping factor, so Z_1' Z_1 is
+block diagonal with l_1 blocks of size p_1 x p_1, and so are A11 and its Cholesky factor
+L11.  The rest follows from the blocked Cholesky equations
+
+    L11 L11' = A11,     L21 = A21 L11^{-T},     L22 L22' = A22 - L21 L21',
+
+where L21 stays as sparse as A21 (L11 is block diagonal) and L22 is dense, of the size of
+the smaller terms.  This is the layout MixedModels.jl uses; lme4 hands the whole of A
+to CHOLMOD instead.  The cost is l_1 tiny factorisations plus one dense factorisation of
+order q - q_1: for InstEval, 2,972 scalars and a 1,142 x 1,142 matrix.
+"""
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+
+
+def _block_diagonal(blocks):
+    """Sparse block-diagonal matrix from an array of shape (l, p, p)."""
+    l, p, _ = blocks.shape
+    return sp.bsr_matrix((blocks, np.arange(l), np.arange(l + 1)), shape=(l * p, l * p)).tocsr()
+
+
+class BlockedCholesky:
+    """L, the lower Cholesky factor of A = [[A11, A21'], [A21, A22]] (see module doc).
+
+    `A11_blocks` has shape (l_1, p_1, p_1); `A21` is sparse (q - q_1) x q_1; `A22` is
+    dense.  The factor is kept as `L11_blocks`, sparse `L21` and dense lower `L22`.
+    """
+
+    def __init__(self, A11_blocks, A21, A22):
+        self.l1, self.p1, _ = A11_blocks.shape
+        self.q1 = self.l1 * self.p1
+        self.L11_blocks = np.linalg.cholesky(A11_blocks)
+        self._L11_inv_blocks = np.linalg.inv(self.L11_blocks)
+        self.L21 = sp.csr_matrix(A21 @ _block_diagonal(self._L11_inv_blocks.transpose(0, 2, 1)))
+        S22 = np.asarray(A22 - (self.L21 @ self.L21.T).toarray())
+        self.L22 = la.cholesky(S22, lower=True) if S22.size else S22
+
+    @property
+    def q(self):
+        return self.q1 + self.L22.shape[0]
+
+    def logdet(self):
+        """log |L|^2 = log |A| = 2 sum log diag(L)."""
+        diagonals = np.concatenate([
+            np.diagonal(self.L11_blocks, axis1=1, axis2=2).ravel(), np.diag(self.L22)
+        ])
+        return 2.0 * np.sum(np.log(diagonals))
+
+    def solve_L(self, B):
+        """L^{-1} B, for B of shape (q,) or (q, m)."""
+        B = np.asarray(B, dtype=float)
+        X1 = self._apply_L11_inv(B[: self.q1])
+        X2 = B[self.q1:] - self.L21 @ X1
+        if self.L22.size:
+            X2 = la.solve_triangular(self.L22, X2, lower=True)
+        return np.concatenate([X1, X2])
+
+    def solve_Lt(self, B):
+        """L'^{-1} B, for B of shape (q,) or (q, m)."""
+        B = np.asarray(B, dtype=float)
+        X2 = B[self.q1:]
+        if self.L22.size:
+            X2 = la.solve_triangular(self.L22, X2, lower=True, trans="T")
+        X1 = self._apply_L11_inv(B[: self.q1] - self.L21.T @ X2, transpose=True)
+        return np.concatenate([X1, X2])
+
+    def _apply_L11_inv(self, B, transpose=False):
+        """Block by block: L11^{-1} B, or L11^{-T} B."""
+        inverse = self._L11_inv_blocks.transpose(0, 2, 1) if transpose else self._L11_inv_blocks
+        shaped = B.reshape(self.l1, self.p1, -1)
+        return np.matmul(inverse, shaped).reshape(B.shape)
+
+    def to_sparse(self):
+        """The whole factor L as a sparse q x q matrix (for pictures and checks)."""
+        return sp.bmat([
+            [_block_diagonal(self.L11_blocks), None],
+            [self.L21, sp.csr_matrix(self.L22)],
+        ], format="csr") if self.L22.size else _block_diagonal(self.L11_blocks)

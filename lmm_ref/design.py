@@ -1,0 +1,435 @@
+"""From formula and data to the model's matrices: y, X, Z and the template of Lambda_theta.
+
+The model of chapter 1 is
+
+    (Y | B = b) ~ N(X beta + Z b, sigma^2 I),    B = Lambda_theta U,  U ~ N(0, sigma^2 I).
+
+For each random-effects term i, ``(expr | g)``, with l_i levels of g and p_i columns in
+the model matrix X_i of ``expr``:
+
+* J_i (n x l_i) is the indicator matrix of g: J_i[j, k] = 1 when observation j is in
+  level k;
+* Z_i (n x l_i p_i) is the row-wise Khatri-Rao product of J_i and X_i (eq. `eq-Zi`):
+  row j of Z_i is kron(J_i[j, :], X_i[j, :]), so the p_i effects of one level sit side
+  by side, levels in order, as lme4 lays them out;
+* Lambda_i = I_{l_i} kron T_i, where T_i is a p_i x p_i lower-triangular matrix whose
+  p_i (p_i + 1) / 2 non-zeros are the term's part of theta, its lower triangle read
+  column by column (lme4's order).  Diagonal entries are bounded below by 0.
+
+Z = [Z_1 ... Z_k] and Lambda = blockdiag(Lambda_1, ..., Lambda_k), with terms ordered by
+decreasing number of levels (lme4's convention, which also puts the largest block first
+for the blocked Cholesky in `lmm_ref.cholesky`).
+"""
+
+import keyword
+import re
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import formulaic
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .errors import DataError, DataTypeError, FormulaError
+from .formula import parse
+
+# ---------------------------------------------------------------------------------------
+# One random-effects term
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReTerm:
+    """One random-effects term ``(expr | group)`` evaluated on the data.
+
+    `codes[j]` is the level of observation j (an index into `levels`); `X` is the
+    n x p model matrix of ``expr`` with column names `columns`.
+    """
+
+    expr: str
+    group: str
+    levels: pd.Index
+    codes: np.ndarray
+    X: np.ndarray
+    columns: list
+
+    @property
+    def n_levels(self):  # l_i
+        return len(self.levels)
+
+    @property
+    def p(self):  # p_i
+        return self.X.shape[1]
+
+    @property
+    def q(self):  # q_i = l_i p_i
+        return self.n_levels * self.p
+
+    @property
+    def n_theta(self):  # p_i (p_i + 1) / 2
+        return self.p * (self.p + 1) // 2
+
+    @cached_property
+    def J(self):
+        """Indicator matrix J_i (n x l_i) of the grouping factor."""
+        n = len(self.codes)
+        return sp.csr_matrix((np.ones(n), (np.arange(n), self.codes)), shape=(n, self.n_levels))
+
+    @cached_property
+    def Z(self):
+        """Z_i = J_i * X_i, the row-wise Khatri-Rao product (eq. `eq-Zi`)."""
+        return row_khatri_rao(self.J, self.X)
+
+    def T(self, theta_i):
+        """The p_i x p_i lower-triangular factor T_i filled column-wise from theta_i."""
+        T = np.zeros((self.p, self.p))
+        T[_lower_triangle_columnwise(self.p)] = theta_i
+        return T
+
+    def Lambda(self, theta_i):
+        """Lambda_i = I_{l_i} kron T_i (sparse, block diagonal)."""
+        return sp.kron(sp.identity(self.n_levels, format="csr"), self.T(theta_i), format="csc")
+
+    @property
+    def theta_lower(self):
+        """0 for the diagonal of T_i, -inf below it (lme4's bounds)."""
+        rows, cols = _lower_triangle_columnwise(self.p)
+        return np.where(rows == cols, 0.0, -np.inf)
+
+    @property
+    def theta_start(self):
+        """lme4's start: T_i = I (each effect's SD equal to sigma, no correlation)."""
+        rows, cols = _lower_triangle_columnwise(self.p)
+        return np.where(rows == cols, 1.0, 0.0)
+
+    @property
+    def theta_names(self):
+        rows, cols = _lower_triangle_columnwise(self.p)
+        return [
+            f"{self.group}.{self.columns[r]}" if r == c
+            else f"{self.group}.{self.columns[r]}.{self.columns[c]}"
+            for r, c in zip(rows, cols)
+        ]
+
+    def __str__(self):
+        return f"({self.expr} | {self.group})"
+
+
+def _lower_triangle_columnwise(p):
+    """Row and column indices of a p x p lower triangle, column by column."""
+    cols, rows = np.triu_indices(p)  # the upper triangle row-wise, transposed
+    return rows, cols
+
+
+def row_khatri_rao(J, X):
+    """Row-wise Khatri-Rao product: row j is kron(J[j, :], X[j, :]).
+
+    J is sparse (n x l), X dense (n x p); the result is sparse (n x l p).  Only the
+    non-zeros of J matter, so the cost is that of writing the result.
+    """
+    J = sp.coo_matrix(J)
+    n, p = X.shape
+    rows = np.repeat(J.row, p)
+    cols = (J.col[:, None] * p + np.arange(p)).ravel()
+    vals = (J.data[:, None] * X[J.row, :]).ravel()
+    return sp.csc_matrix((vals, (rows, cols)), shape=(n, J.shape[1] * p))
+
+
+# ---------------------------------------------------------------------------------------
+# The whole design
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Design:
+    """Everything the likelihood needs from formula and data.
+
+    Attributes are named as in the book: `y`, `X` (with `X_names`), `Z`, the list of
+    `terms`, and `Lambda(theta)`; `theta_lower`, `theta_start` and `theta_names` give
+    the parameter's bounds, lme4's starting value and lme4's names.
+    """
+
+    formula: object
+    y: np.ndarray
+    X: np.ndarray
+    X_names: list
+    terms: list
+    data: pd.DataFrame = field(repr=False)
+    response: str = ""
+    dropped_columns: list = field(default_factory=list)
+
+    @property
+    def n(self):
+        return len(self.y)
+
+    @property
+    def p(self):
+        return self.X.shape[1]
+
+    @property
+    def q(self):
+        return sum(term.q for term in self.terms)
+
+    @cached_property
+    def Z(self):
+        """Z = [Z_1 ... Z_k], sparse n x q."""
+        return sp.hstack([term.Z for term in self.terms], format="csc")
+
+    @property
+    def theta_lower(self):
+        return np.concatenate([term.theta_lower for term in self.terms])
+
+    @property
+    def theta_start(self):
+        return np.concatenate([term.theta_start for term in self.terms])
+
+    @property
+    def theta_names(self):
+        return [name for term in self.terms for name in term.theta_names]
+
+    def split_theta(self, theta):
+        """theta cut into the pieces that belong to each term."""
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (len(self.theta_lower),):
+            raise ValueError(
+                f"theta has {theta.size} entries; this model has {len(self.theta_lower)}: "
+                + ", ".join(self.theta_names)
+            )
+        bounds = np.cumsum([0] + [term.n_theta for term in self.terms])
+        return [theta[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def Lambda(self, theta):
+        """Lambda_theta = blockdiag(I_{l_i} kron T_i), sparse q x q."""
+        blocks = [term.Lambda(t) for term, t in zip(self.terms, self.split_theta(theta))]
+        return sp.block_diag(blocks, format="csc")
+
+
+def build(formula, data):
+    """Evaluate an lme4 formula on a DataFrame: the `Design` of chapter 1.
+
+    Rows with a missing or infinite value in any column the formula uses are dropped
+    with a warning (lme4's default, said out loud).  Fixed-effect columns that are
+    exact linear combinations of earlier ones are dropped with a warning naming them.
+    """
+    parsed = parse(formula) if isinstance(formula, str) else formula
+    if not isinstance(data, pd.DataFrame):
+        raise DataTypeError(
+            f"data must be a pandas DataFrame, not {type(data).__name__}; "
+            "convert it with pandas.DataFrame(...) or read it with pandas.read_csv"
+        )
+    if len(data) == 0:
+        raise DataError("the data has no rows; there is nothing to fit")
+    used = _used_columns(parsed, data)
+    data = _drop_incomplete_rows(data, used)
+    y = _response(parsed, data)
+    X, X_names = _fixed_matrix(parsed, data)
+    X, X_names, dropped = _drop_aliased_columns(X, X_names)
+    terms = [_random_term(term, data) for term in parsed.random]
+    # lme4 orders terms by decreasing number of levels; sorted() is stable on ties.
+    terms = sorted(terms, key=lambda term: -term.n_levels)
+    _check_identifiable(terms, len(y))
+    return Design(
+        formula=parsed, y=y, X=X, X_names=X_names, terms=terms, data=data,
+        response=parsed.response, dropped_columns=dropped,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Steps of `build`
+# ---------------------------------------------------------------------------------------
+
+
+def _quote_keywords(expr, data):
+    """Backtick column names that are Python keywords so formulaic can read them."""
+    def quote(match):
+        name = match.group(0)
+        return f"`{name}`" if keyword.iskeyword(name) and name in data.columns else name
+    return re.sub(r"(?<![`\w.])[A-Za-z_]\w*(?![`\w])", quote, expr)
+
+
+def _variables(expr, data, where):
+    try:
+        return set(formulaic.Formula(_quote_keywords(expr, data)).required_variables)
+    except Exception as error:  # formulaic's parse errors have several classes
+        raise FormulaError(f"cannot read the {where} {expr!r}: {error}") from None
+
+
+def _used_columns(parsed, data):
+    """Every data column the formula uses, checked to exist, in formula order."""
+    groups = [(column, str(term)) for term in parsed.random for column in term.group_columns]
+    wanted = (
+        [(v, f"response {parsed.response!r}") for v in _variables(parsed.response, data, "response")]
+        + [(v, f"fixed-effects term {parsed.fixed!r}") for v in sorted(_variables(parsed.fixed, data, "fixed part"))]
+        + [(v, f"random-effects term {term}") for term in parsed.random
+           for v in sorted(_variables(term.expr, data, "random-effects term"))]
+        + [(column.strip("`"), f"grouping factor of {where}") for column, where in groups]
+    )
+    for column, where in wanted:
+        if column not in data.columns:
+            raise DataError(
+                f"unknown column {column!r} in the {where}; the data has columns: "
+                + ", ".join(map(str, data.columns))
+            )
+    return list(dict.fromkeys(column for column, _ in wanted))
+
+
+def _drop_incomplete_rows(data, used):
+    """Drop rows with NaN, None, NA or +-inf in a used column, with a warning."""
+    bad = pd.Series(False, index=data.index)
+    culprits = []
+    for column in used:
+        values = data[column]
+        missing = values.isna()
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            missing |= np.isinf(values.astype(float))
+        if missing.any():
+            culprits.append(f"{column} ({int(missing.sum())})")
+        bad |= missing
+    if bad.any():
+        warnings.warn(
+            f"dropped {int(bad.sum())} of {len(data)} rows with missing or infinite values "
+            f"in: {', '.join(culprits)}",
+            UserWarning,
+            stacklevel=3,
+        )
+    data = data.loc[~bad]
+    if len(data) == 0:
+        raise DataError(
+            "no rows are left after dropping rows with missing values in "
+            + ", ".join(culprits)
+        )
+    return data.reset_index(drop=True)
+
+
+def _response(parsed, data):
+    if parsed.response in data.columns:
+        values = data[parsed.response]
+    else:  # an expression such as log(y)
+        values = formulaic.model_matrix(f"0 + {_quote_keywords(parsed.response, data)}", data).iloc[:, 0]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise DataTypeError(
+            f"the response {parsed.response!r} must be numeric, but its values are of "
+            f"type {values.dtype}; convert it to numbers, or fit a generalized model "
+            "for a categorical response"
+        )
+    y = values.to_numpy(dtype=float)
+    if np.ptp(y) == 0:
+        raise DataError(
+            f"the response {parsed.response!r} is constant ({y[0]:g}) in every row, "
+            "so there is no variation to model"
+        )
+    return y
+
+
+def _model_matrix(expr, data, where):
+    try:
+        matrix = formulaic.model_matrix(_quote_keywords(expr, data), data, na_action="raise")
+    except Exception as error:
+        raise FormulaError(f"cannot evaluate the {where} {expr!r}: {error}") from None
+    names = ["(Intercept)" if name == "Intercept" else name for name in matrix.columns]
+    return np.asarray(matrix, dtype=float), names
+
+
+def _fixed_matrix(parsed, data):
+    return _model_matrix(parsed.fixed, data, "fixed part")
+
+
+def _drop_aliased_columns(X, names):
+    """Remove columns of X that are linear combinations of earlier ones, as lme4 does.
+
+    A column is aliased when, after scaling every column to unit length, its component
+    orthogonal to the kept columns is below a relative tolerance; lme4 uses a pivoted
+    QR in the same spirit and drops the columns it moves to the end.
+    """
+    if X.shape[1] == 0:
+        return X, names, []
+    scaled = X / np.maximum(np.linalg.norm(X, axis=0), np.finfo(float).tiny)
+    keep = []
+    tolerance = 1e-7
+    for j in range(X.shape[1]):
+        basis = scaled[:, keep]
+        if keep:
+            coef, *_ = np.linalg.lstsq(basis, scaled[:, j], rcond=None)
+            residual = scaled[:, j] - basis @ coef
+        else:
+            residual = scaled[:, j]
+        if np.linalg.norm(residual) > tolerance:
+            keep.append(j)
+    dropped = [names[j] for j in range(X.shape[1]) if j not in keep]
+    if dropped:
+        warnings.warn(
+            "the fixed-effects model matrix is rank deficient; dropped the aliased "
+            f"column(s) {', '.join(dropped)} (each a linear combination of the columns "
+            "before it)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return X[:, keep], [names[j] for j in keep], dropped
+
+
+def _grouping_factor(term, data):
+    """Codes and levels of the grouping factor, an interaction for 'a:b'.
+
+    Levels follow R's `factor()`: a categorical keeps its order, numbers sort as
+    numbers, strings as text; interaction levels 'a:b' vary the last factor fastest.
+    Levels with no observations are dropped, since they carry no information.
+    """
+    parts = []
+    for column in term.group_columns:
+        values = data[column.strip("`")]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            codes, levels = values.cat.codes.to_numpy(), values.cat.categories.astype(str)
+        else:
+            uniques = np.sort(values.unique())
+            codes = np.searchsorted(uniques, values.to_numpy())
+            levels = pd.Index(uniques).astype(str)
+        parts.append((codes, list(levels)))
+    codes, levels = parts[0]
+    for more_codes, more_levels in parts[1:]:
+        codes = codes * len(more_levels) + more_codes
+        levels = [f"{a}:{b}" for a in levels for b in more_levels]
+    used = np.unique(codes)
+    unused = len(levels) - len(used)
+    if unused:
+        warnings.warn(
+            f"the grouping factor {term.group!r} has {unused} level(s) with no "
+            "observations; they are left out of the model",
+            UserWarning,
+            stacklevel=4,
+        )
+    return np.searchsorted(used, codes), pd.Index([levels[k] for k in used], name=term.group)
+
+
+def _random_term(term, data):
+    X_i, columns = _model_matrix(term.expr, data, f"random-effects term {term}:")
+    if X_i.shape[1] == 0:
+        raise FormulaError(f"the random-effects term {term} has no columns; use (1 | g) for an intercept")
+    codes, levels = _grouping_factor(term, data)
+    return ReTerm(expr=term.expr, group=term.group, levels=levels, codes=codes, X=X_i, columns=columns)
+
+
+def _check_identifiable(terms, n):
+    """lme4's checks: each factor needs 1 < levels < n, and each term q_i < n."""
+    for term in terms:
+        if term.n_levels < 2:
+            raise DataError(
+                f"the grouping factor {term.group!r} in {term} has only "
+                f"{term.n_levels} level ({term.levels[0]!r}); a random effect needs at "
+                "least two groups. Drop the term or use a factor with several levels"
+            )
+        if term.n_levels >= n:
+            raise DataError(
+                f"the grouping factor {term.group!r} in {term} has {term.n_levels} levels "
+                f"for {n} observations; with (about) one observation per level its "
+                "variance cannot be told apart from the residual variance. Remove the "
+                "term, or group by a coarser factor"
+            )
+        if term.q >= n:
+            raise DataError(
+                f"the term {term} has {term.q} random effects ({term.n_levels} levels x "
+                f"{term.p} columns) for only {n} observations; its variance parameters are "
+                "not identifiable. Simplify the term (fewer columns, e.g. '(1 | "
+                f"{term.group})') or collect more data"
+            )

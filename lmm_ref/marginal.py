@@ -1,0 +1,61 @@
+"""The marginal likelihood computed the slow, obvious way (chapter 2).
+
+Integrating the random effects out of the joint density gives (eq-marginal)
+
+    Y ~ N(X beta, V),      V = Z Sigma Z' + sigma^2 I,      Sigma = sigma^2 Lambda Lambda'.
+
+This module forms the n x n matrix V, factors it, and evaluates the normal log-density.
+It costs O(n^3) and uses no structure at all: that is the point.  It is the
+brute-force truth that the fast penalized least-squares path (`lmm_ref.pls`,
+`lmm_ref.profile`) is tested against, in the book and in `tests/`.
+"""
+
+import numpy as np
+import scipy.linalg as la
+
+
+def Sigma(design, theta, sigma):
+    """Covariance of the random effects, Sigma = sigma^2 Lambda Lambda' (q x q, dense)."""
+    Lambda = design.Lambda(theta).toarray()
+    return sigma**2 * Lambda @ Lambda.T
+
+
+def V(design, theta, sigma):
+    """Marginal covariance of Y, V = Z Sigma Z' + sigma^2 I (n x n, dense)."""
+    Z = design.Z.toarray()
+    return Z @ Sigma(design, theta, sigma) @ Z.T + sigma**2 * np.eye(design.n)
+
+
+def loglik(design, beta, theta, sigma):
+    """log N(y; X beta, V): the marginal log-likelihood at (beta, theta, sigma)."""
+    chol = la.cho_factor(V(design, theta, sigma), lower=True)
+    residual = design.y - design.X @ np.asarray(beta, dtype=float)
+    logdet_V = 2.0 * np.sum(np.log(np.diag(chol[0])))
+    quadratic = residual @ la.cho_solve(chol, residual)
+    return -0.5 * (design.n * np.log(2 * np.pi) + logdet_V + quadratic)
+
+
+def beta_gls(design, theta, sigma=1.0):
+    """Generalised least squares beta-hat = (X' V^-1 X)^-1 X' V^-1 y.
+
+    It does not depend on sigma, because V / sigma^2 depends on theta alone.
+    """
+    chol = la.cho_factor(V(design, theta, sigma), lower=True)
+    Vinv_X = la.cho_solve(chol, design.X)
+    return np.linalg.solve(design.X.T @ Vinv_X, Vinv_X.T @ design.y)
+
+
+def reml_loglik(design, beta, theta, sigma):
+    """The REML log-likelihood, lme4's convention: beta integrated out of the likelihood.
+
+    log of the integral over beta of L(beta, theta, sigma) =
+        loglik(beta_hat) + (p/2) log(2 pi) - (1/2) log|X' V^-1 X|,
+    evaluated here at a given beta through the exact quadratic expansion around
+    beta_hat, so that at beta = beta_gls it is the REML log-likelihood itself.
+    """
+    chol = la.cho_factor(V(design, theta, sigma), lower=True)
+    information = design.X.T @ la.cho_solve(chol, design.X)
+    beta_hat = beta_gls(design, theta, sigma)
+    at_hat = loglik(design, beta_hat, theta, sigma)
+    _, logdet_info = np.linalg.slogdet(information)
+    return at_hat + 0.5 * design.p * np.log(2 * np.pi) - 0.5 * logdet_info

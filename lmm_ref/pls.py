@@ -1,0 +1,140 @@
+"""Penalized least squares: the computation at the heart of lme4 (chapter 3).
+
+With spherical random effects u and b = Lambda_theta u, the conditional modes u-tilde and
+the estimate beta-hat at a given theta minimise the penalized residual sum of squares
+
+    r^2(theta, beta, u) = ||y - X beta - Z Lambda u||^2 + ||u||^2          (eq-prss)
+
+Setting its gradient to zero gives a blocked system solved by Cholesky factors
+
+    L L'        = Lambda' Z' Z Lambda + I                                   (eq-L)
+    L R_ZX      = Lambda' Z' X                                              (eq-RZX)
+    R_X' R_X    = X' X - R_ZX' R_ZX                                         (eq-RX)
+    L c_u       = Lambda' Z' y,      R_X' c_beta = X' y - R_ZX' c_u         (eq-c)
+    R_X beta    = c_beta,            L' u = c_u - R_ZX beta                 (eq-back)
+
+`solve` returns every piece later chapters need: r^2 at the minimum, log|L|^2,
+log|R_X|^2, beta-hat and u-tilde.  No n x n matrix is formed: the data enter once,
+through the cross-products Z'Z, Z'X, Z'y, X'X, X'y (`CrossProducts`), and each term's
+Lambda_i = I kron T_i is applied block by block.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+
+from .cholesky import BlockedCholesky
+
+
+class CrossProducts:
+    """The data's cross-products, computed once per design and reused for every theta.
+
+    `D1` holds the l_1 diagonal blocks of Z_1' Z_1 (shape (l_1, p_1, p_1)); `Z2tZ1` and
+    `Z2tZ2` the rows of the other terms; `ZtX`, `Zty`, `XtX`, `Xty` the rest.
+    """
+
+    def __init__(self, design):
+        first, Z = design.terms[0], design.Z
+        X, y = design.X, design.y
+        self.D1 = np.zeros((first.n_levels, first.p, first.p))
+        np.add.at(self.D1, first.codes, first.X[:, :, None] * first.X[:, None, :])
+        Z1, Z2 = Z[:, : first.q], Z[:, first.q:]
+        self.Z2tZ1 = sp.csr_matrix(Z2.T @ Z1)
+        self.Z2tZ2 = sp.csr_matrix(Z2.T @ Z2)
+        self.ZtX = np.asarray(Z.T @ X)
+        self.Zty = np.asarray(Z.T @ y)
+        self.XtX = X.T @ X
+        self.Xty = X.T @ y
+
+
+def Lambda_t_times(terms, Ts, B):
+    """Lambda' B, applied term by term as (I kron T_i') on the rows of B."""
+    return _apply_blocks(terms, [T.T for T in Ts], B)
+
+
+def Lambda_times(terms, Ts, B):
+    """Lambda B, applied term by term as (I kron T_i) on the rows of B."""
+    return _apply_blocks(terms, Ts, B)
+
+
+def _apply_blocks(terms, blocks, B):
+    pieces, start = [], 0
+    for term, M in zip(terms, blocks):
+        rows = B[start: start + term.q]
+        shaped = rows.reshape(term.n_levels, term.p, -1)
+        pieces.append(np.einsum("ij,ljm->lim", M, shaped).reshape(rows.shape))
+        start += term.q
+    return np.concatenate(pieces)
+
+
+@dataclass
+class PLSSolution:
+    """The penalized least-squares solution at one theta (names as in the equations)."""
+
+    theta: np.ndarray
+    L: BlockedCholesky
+    R_ZX: np.ndarray
+    R_X: np.ndarray
+    beta: np.ndarray
+    u: np.ndarray
+    b: np.ndarray
+    r2: float
+    penalty: float  # ||u||^2, the part of r^2 that the random effects pay
+
+    @cached_property
+    def logdet_L2(self):
+        """log |L_theta|^2."""
+        return self.L.logdet()
+
+    @cached_property
+    def logdet_RX2(self):
+        """log |R_X|^2."""
+        return 2.0 * np.sum(np.log(np.abs(np.diag(self.R_X))))
+
+
+def solve(design, theta):
+    """Solve the penalized least-squares problem (eq-prss) at theta.
+
+    Follows eqs. (eq-L) to (eq-back) in order; see the module docstring.
+    """
+    products = _cross_products(design)
+    terms = design.terms
+    pieces = design.split_theta(theta)
+    Ts = [term.T(piece) for term, piece in zip(terms, pieces)]
+
+    L = BlockedCholesky(*_A_blocks(terms, pieces, Ts, products))          # eq-L
+    R_ZX = L.solve_L(Lambda_t_times(terms, Ts, products.ZtX))            # eq-RZX
+    R_X = la.cholesky(products.XtX - R_ZX.T @ R_ZX, lower=False)         # eq-RX
+    c_u = L.solve_L(Lambda_t_times(terms, Ts, products.Zty))             # eq-c
+    c_beta = la.solve_triangular(R_X, products.Xty - R_ZX.T @ c_u, trans="T")
+    beta = la.solve_triangular(R_X, c_beta)                               # eq-back
+    u = L.solve_Lt(c_u - R_ZX @ beta)
+    b = Lambda_times(terms, Ts, u)
+    residual = design.y - design.X @ beta - design.Z @ b
+    penalty = float(u @ u)
+    r2 = float(residual @ residual) + penalty                             # eq-prss
+    return PLSSolution(theta=np.asarray(theta, dtype=float), L=L, R_ZX=R_ZX, R_X=R_X,
+                       beta=beta, u=u, b=b, r2=r2, penalty=penalty)
+
+
+def _cross_products(design):
+    # Cached on the design object: every theta of a fit reuses the same products.
+    if "_cross_products" not in design.__dict__:
+        design.__dict__["_cross_products"] = CrossProducts(design)
+    return design.__dict__["_cross_products"]
+
+
+def _A_blocks(terms, pieces, Ts, products):
+    """The blocks A11 (as l_1 small blocks), A21 and A22 of A = Lambda'Z'Z Lambda + I."""
+    T1 = Ts[0]
+    A11 = np.einsum("ji,ljk,km->lim", T1, products.D1, T1) + np.eye(T1.shape[0])
+    if len(terms) == 1:
+        return A11, sp.csr_matrix((0, terms[0].q)), np.zeros((0, 0))
+    Lambda1 = terms[0].Lambda(pieces[0])
+    Lambda2 = sp.block_diag([t.Lambda(piece) for t, piece in zip(terms[1:], pieces[1:])], format="csr")
+    A21 = Lambda2.T @ products.Z2tZ1 @ Lambda1
+    A22 = (Lambda2.T @ products.Z2tZ2 @ Lambda2).toarray() + np.eye(Lambda2.shape[0])
+    return A11, A21, A22
