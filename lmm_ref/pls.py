@@ -95,6 +95,16 @@ class PLSSolution:
         return 2.0 * np.sum(np.log(np.abs(np.diag(self.R_X))))
 
 
+def r2_at(solution, beta):
+    """r^2(theta, beta) = min over u of eq-prss, at any beta (eq-r2-beta).
+
+    Completing the square in beta around beta-hat:
+    r^2(theta, beta) = r^2(theta) + ||R_X (beta - beta-hat)||^2.
+    """
+    shift = solution.R_X @ (np.asarray(beta, dtype=float) - solution.beta)
+    return solution.r2 + float(shift @ shift)
+
+
 def solve(design, theta):
     """Solve the penalized least-squares problem (eq-prss) at theta.
 

@@ -23,6 +23,12 @@ import numpy as np
 from . import pls
 
 
+def deviance_at(solution, n, beta, sigma):
+    """-2 log L(theta, beta, sigma) through PLS, at any beta and sigma (eq-deviance-pls)."""
+    return (n * np.log(2.0 * np.pi * sigma**2) + solution.logdet_L2
+            + pls.r2_at(solution, beta) / sigma**2)
+
+
 def deviance(solution, n):
     """d(theta): the ML deviance profiled over beta and sigma (eq-profiled-deviance)."""
     return solution.logdet_L2 + n * (1.0 + np.log(2.0 * np.pi * solution.r2 / n))
