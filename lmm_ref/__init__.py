@@ -9,7 +9,8 @@ The modules follow the book's chapters:
     pls       penalized least squares, L, R_ZX, R_X      (chapter 3)
     cholesky  the blocked sparse Cholesky factor L       (chapter 3)
     profile   the profiled deviance and REML criterion   (chapters 4, 5)
-    fit       fitting, and the result object             (chapter 6)
+    fitting   lmm_ref.fit and its result object          (chapter 6)
+    summary   print(fit), laid out like lme4's summary
 """
 
 from . import data, design, errors, formula, marginal, pls, profile, reference
@@ -19,3 +20,7 @@ __all__ = [
     "data", "design", "errors", "formula", "marginal", "pls", "profile", "reference",
     "DataError", "DataTypeError", "FormulaError", "LmmRefError",
 ]
+
+from .fitting import LmmFit, fit  # noqa: E402  (the entry point: lmm_ref.fit)
+
+__all__ += ["fit", "LmmFit"]

@@ -34,17 +34,22 @@ class BlockedCholesky:
     """L, the lower Cholesky factor of A = [[A11, A21'], [A21, A22]] (see module doc).
 
     `A11_blocks` has shape (l_1, p_1, p_1); `A21` is sparse (q - q_1) x q_1; `A22` is
-    dense.  The factor is kept as `L11_blocks`, sparse `L21` and dense lower `L22`.
+    dense; both are None when the model has a single term (then L = L11).  The factor is kept as `L11_blocks`, sparse `L21` and dense lower `L22`.
     """
 
-    def __init__(self, A11_blocks, A21, A22):
+    def __init__(self, A11_blocks, A21=None, A22=None):
         self.l1, self.p1, _ = A11_blocks.shape
         self.q1 = self.l1 * self.p1
         self.L11_blocks = np.linalg.cholesky(A11_blocks)
         self._L11_inv_blocks = np.linalg.inv(self.L11_blocks)
-        self.L21 = sp.csr_matrix(A21 @ _block_diagonal(self._L11_inv_blocks.transpose(0, 2, 1)))
-        S22 = np.asarray(A22 - (self.L21 @ self.L21.T).toarray())
-        self.L22 = la.cholesky(S22, lower=True) if S22.size else S22
+        self.has_rest = A22 is not None and A22.size > 0  # more than one term?
+        if self.has_rest:
+            self.L21 = sp.csr_matrix(A21 @ _block_diagonal(self._L11_inv_blocks.transpose(0, 2, 1)))
+            S22 = np.asarray(A22 - (self.L21 @ self.L21.T).toarray())
+            self.L22 = la.cholesky(S22, lower=True, check_finite=False)
+        else:
+            self.L21 = sp.csr_matrix((0, self.q1))
+            self.L22 = np.zeros((0, 0))
 
     @property
     def q(self):
@@ -61,17 +66,19 @@ class BlockedCholesky:
         """L^{-1} B, for B of shape (q,) or (q, m)."""
         B = np.asarray(B, dtype=float)
         X1 = self._apply_L11_inv(B[: self.q1])
-        X2 = B[self.q1:] - self.L21 @ X1
-        if self.L22.size:
-            X2 = la.solve_triangular(self.L22, X2, lower=True)
+        if not self.has_rest:
+            return X1
+        X2 = la.solve_triangular(self.L22, B[self.q1:] - self.L21 @ X1, lower=True,
+                                 check_finite=False)
         return np.concatenate([X1, X2])
 
     def solve_Lt(self, B):
         """L'^{-1} B, for B of shape (q,) or (q, m)."""
         B = np.asarray(B, dtype=float)
-        X2 = B[self.q1:]
-        if self.L22.size:
-            X2 = la.solve_triangular(self.L22, X2, lower=True, trans="T")
+        if not self.has_rest:
+            return self._apply_L11_inv(B, transpose=True)
+        X2 = la.solve_triangular(self.L22, B[self.q1:], lower=True, trans="T",
+                                 check_finite=False)
         X1 = self._apply_L11_inv(B[: self.q1] - self.L21.T @ X2, transpose=True)
         return np.concatenate([X1, X2])
 
@@ -86,4 +93,4 @@ class BlockedCholesky:
         return sp.bmat([
             [_block_diagonal(self.L11_blocks), None],
             [self.L21, sp.csr_matrix(self.L22)],
-        ], format="csr") if self.L22.size else _block_diagonal(self.L11_blocks)
+        ], format="csr") if self.has_rest else _block_diagonal(self.L11_blocks)

@@ -25,7 +25,7 @@ import keyword
 import re
 import warnings
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import formulaic
 import numpy as np
@@ -117,6 +117,7 @@ class ReTerm:
         return f"({self.expr} | {self.group})"
 
 
+@lru_cache(maxsize=None)
 def _lower_triangle_columnwise(p):
     """Row and column indices of a p x p lower triangle, column by column."""
     cols, rows = np.triu_indices(p)  # the upper triangle row-wise, transposed
@@ -177,15 +178,15 @@ class Design:
         """Z = [Z_1 ... Z_k], sparse n x q."""
         return sp.hstack([term.Z for term in self.terms], format="csc")
 
-    @property
+    @cached_property
     def theta_lower(self):
         return np.concatenate([term.theta_lower for term in self.terms])
 
-    @property
+    @cached_property
     def theta_start(self):
         return np.concatenate([term.theta_start for term in self.terms])
 
-    @property
+    @cached_property
     def theta_names(self):
         return [name for term in self.terms for name in term.theta_names]
 
@@ -197,8 +198,11 @@ class Design:
                 f"theta has {theta.size} entries; this model has {len(self.theta_lower)}: "
                 + ", ".join(self.theta_names)
             )
-        bounds = np.cumsum([0] + [term.n_theta for term in self.terms])
-        return [theta[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        return np.split(theta, self._theta_offsets)
+
+    @cached_property
+    def _theta_offsets(self):
+        return np.cumsum([term.n_theta for term in self.terms])[:-1]
 
     def Lambda(self, theta):
         """Lambda_theta = blockdiag(I_{l_i} kron T_i), sparse q x q."""

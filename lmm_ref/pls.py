@@ -117,10 +117,10 @@ def solve(design, theta):
 
     L = BlockedCholesky(*_A_blocks(terms, pieces, Ts, products))          # eq-L
     R_ZX = L.solve_L(Lambda_t_times(terms, Ts, products.ZtX))            # eq-RZX
-    R_X = la.cholesky(products.XtX - R_ZX.T @ R_ZX, lower=False)         # eq-RX
+    R_X = la.cholesky(products.XtX - R_ZX.T @ R_ZX, check_finite=False)  # eq-RX
     c_u = L.solve_L(Lambda_t_times(terms, Ts, products.Zty))             # eq-c
-    c_beta = la.solve_triangular(R_X, products.Xty - R_ZX.T @ c_u, trans="T")
-    beta = la.solve_triangular(R_X, c_beta)                               # eq-back
+    c_beta = la.solve_triangular(R_X, products.Xty - R_ZX.T @ c_u, trans="T", check_finite=False)
+    beta = la.solve_triangular(R_X, c_beta, check_finite=False)          # eq-back
     u = L.solve_Lt(c_u - R_ZX @ beta)
     b = Lambda_times(terms, Ts, u)
     residual = design.y - design.X @ beta - design.Z @ b
@@ -142,7 +142,7 @@ def _A_blocks(terms, pieces, Ts, products):
     T1 = Ts[0]
     A11 = np.einsum("ji,ljk,km->lim", T1, products.D1, T1) + np.eye(T1.shape[0])
     if len(terms) == 1:
-        return A11, sp.csr_matrix((0, terms[0].q)), np.zeros((0, 0))
+        return A11, None, None
     Lambda1 = terms[0].Lambda(pieces[0])
     Lambda2 = sp.block_diag([t.Lambda(piece) for t, piece in zip(terms[1:], pieces[1:])], format="csr")
     A21 = Lambda2.T @ products.Z2tZ1 @ Lambda1
