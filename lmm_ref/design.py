@@ -23,7 +23,6 @@ for the blocked Cholesky in `lmm_ref.cholesky`).
 
 import keyword
 import re
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import DataError, DataTypeError, FormulaError
+from .errors import DataError, DataTypeError, FormulaError, warn
 from .formula import parse
 
 # ---------------------------------------------------------------------------------------
@@ -292,11 +291,9 @@ def _drop_incomplete_rows(data, used):
             culprits.append(f"{column} ({int(missing.sum())})")
         bad |= missing
     if bad.any():
-        warnings.warn(
+        warn(
             f"dropped {int(bad.sum())} of {len(data)} rows with missing or infinite values "
-            f"in: {', '.join(culprits)}",
-            UserWarning,
-            stacklevel=3,
+            f"in: {', '.join(culprits)}"
         )
     data = data.loc[~bad]
     if len(data) == 0:
@@ -363,12 +360,10 @@ def _drop_aliased_columns(X, names):
             keep.append(j)
     dropped = [names[j] for j in range(X.shape[1]) if j not in keep]
     if dropped:
-        warnings.warn(
+        warn(
             "the fixed-effects model matrix is rank deficient; dropped the aliased "
             f"column(s) {', '.join(dropped)} (each a linear combination of the columns "
-            "before it)",
-            UserWarning,
-            stacklevel=3,
+            "before it)"
         )
     return X[:, keep], [names[j] for j in keep], dropped
 
@@ -377,32 +372,34 @@ def _grouping_factor(term, data):
     """Codes and levels of the grouping factor, an interaction for 'a:b'.
 
     Levels follow R's `factor()`: a categorical keeps its order, numbers sort as
-    numbers, strings as text; interaction levels 'a:b' vary the last factor fastest.
-    Levels with no observations are dropped, since they carry no information.
+    numbers, strings as text; interaction levels 'a:b' vary the last factor fastest and
+    keep only the combinations that occur (as lme4 does).  A categorical's declared
+    levels with no observations are dropped with a warning, since they carry no
+    information.
     """
     parts = []
     for column in term.group_columns:
         values = data[column.strip("`")]
         if isinstance(values.dtype, pd.CategoricalDtype):
-            codes, levels = values.cat.codes.to_numpy(), values.cat.categories.astype(str)
+            codes = values.cat.codes.to_numpy().astype(np.int64)  # int8 would overflow below
+            levels = list(values.cat.categories.astype(str))
+            empty = sorted(set(range(len(levels))) - set(np.unique(codes)))
+            if empty:
+                warn(
+                    f"the grouping column {column!r} has {len(empty)} categorical level(s) "
+                    f"with no observations ({', '.join(levels[k] for k in empty[:5])}"
+                    f"{', ...' if len(empty) > 5 else ''}); they are left out of the model"
+                )
         else:
             uniques = np.sort(values.unique())
-            codes = np.searchsorted(uniques, values.to_numpy())
-            levels = pd.Index(uniques).astype(str)
-        parts.append((codes, list(levels)))
+            codes = np.searchsorted(uniques, values.to_numpy()).astype(np.int64)
+            levels = list(pd.Index(uniques).astype(str))
+        parts.append((codes, levels))
     codes, levels = parts[0]
     for more_codes, more_levels in parts[1:]:
         codes = codes * len(more_levels) + more_codes
         levels = [f"{a}:{b}" for a in levels for b in more_levels]
     used = np.unique(codes)
-    unused = len(levels) - len(used)
-    if unused:
-        warnings.warn(
-            f"the grouping factor {term.group!r} has {unused} level(s) with no "
-            "observations; they are left out of the model",
-            UserWarning,
-            stacklevel=4,
-        )
     return np.searchsorted(used, codes), pd.Index([levels[k] for k in used], name=term.group)
 
 

@@ -20,3 +20,20 @@ class DataError(LmmRefError, ValueError):
 
 class DataTypeError(LmmRefError, TypeError):
     """An input has the wrong type: `data` not a DataFrame, a non-numeric response."""
+
+
+def warn(message, category=UserWarning):
+    """Issue a warning attributed to the first caller outside lmm_ref.
+
+    Warnings about the user's data should point at the user's line, however deep in
+    lmm_ref they arise.
+    """
+    import sys
+    import warnings
+    from pathlib import Path
+
+    package = str(Path(__file__).resolve().parent)
+    level, frame = 2, sys._getframe(1)  # stacklevel 2 is the caller of warn()
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level)

@@ -16,7 +16,6 @@ Everything else in the result (beta-hat, sigma-hat, conditional modes, standard 
 comes from one final penalized least-squares solve at theta-hat.
 """
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +25,7 @@ from scipy.optimize import Bounds, minimize
 
 from . import pls, profile
 from .design import build
+from .errors import warn
 from .summary import format_summary
 
 # lme4's defaults (lmerControl): boundary.tol, the isSingular tolerance and
@@ -226,7 +226,7 @@ def _check_convergence(criterion, theta, lower, record):
             "minimum. Try another method=, a different start=, or rescaling covariates"
         )
     for message in record.warnings:
-        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        warn(message, ConvergenceWarning)
 
 
 def _result(formula, design, theta, reml, record, data_name):

@@ -77,24 +77,30 @@ def parse(text):
     lhs, rhs = (side.strip() for side in text.split("~"))
     if not lhs:
         raise FormulaError(f"the formula {text!r} has no response left of '~'")
-    pieces = _split_top_level(rhs, "+", text)
     fixed, random = [], []
-    for piece in pieces:
-        if _is_bar_term(piece):
-            random.extend(_expand_bar_term(piece, text))
+    for sign, piece in _signed_terms(rhs, text):
+        bar_term = _strip_redundant_parentheses(piece)
+        if _is_bar_term(bar_term):
+            if sign == "-":
+                raise FormulaError(
+                    f"the random-effects term {piece!r} in {text!r} is subtracted; "
+                    "random-effects terms can only be added"
+                )
+            random.extend(_expand_bar_term(bar_term, text))
         elif "|" in piece:
             raise FormulaError(
                 f"the term {piece!r} in {text!r} has a '|' outside parentheses; "
-                "write random-effects terms as '(expr | group)'"
+                "write random-effects terms as '(expr | group)', joined by '+'"
             )
         else:
-            fixed.append(piece)
+            fixed.append(f"- {piece}" if sign == "-" else f"+ {piece}")
     if not random:
         raise FormulaError(
             f"the formula {text!r} has no random-effects term; add one such as "
             "'(1 | group)', or fit a linear model (e.g. statsmodels OLS) instead"
         )
-    return Formula(text=text, response=lhs, fixed=" + ".join(fixed) or "1", random=tuple(random))
+    fixed_part = " ".join(fixed).removeprefix("+ ") or "1"
+    return Formula(text=text, response=lhs, fixed=fixed_part, random=tuple(random))
 
 
 def _check_parentheses(text):
@@ -109,20 +115,44 @@ def _check_parentheses(text):
         raise FormulaError(f"unbalanced parentheses in {text!r}: {depth} '(' never closed")
 
 
-def _split_top_level(expr, separator, text):
-    """Split `expr` at `separator` characters outside any parentheses."""
-    pieces, depth, current = [], 0, ""
+def _signed_terms(expr, text):
+    """Split `expr` at '+' and '-' outside parentheses: [(sign, term), ...].
+
+    '-' is kept as the sign of the term that follows it, so 'x + (1 | g) - 1' gives
+    [('+', 'x'), ('+', '(1 | g)'), ('-', '1')].
+    """
+    terms, depth, current, sign = [], 0, "", "+"
     for char in expr:
         depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == separator and depth == 0:
-            pieces.append(current.strip())
-            current = ""
+        if char in "+-" and depth == 0:
+            if current.strip():
+                terms.append((sign, current.strip()))
+            elif terms or char == "+":  # '+ +', '+ -', or a leading '+'
+                raise FormulaError(f"an empty term next to '{char}' in {text!r}")
+            current, sign = "", char
         else:
             current += char
-    pieces.append(current.strip())
-    if any(not piece for piece in pieces[1:]) or (pieces[0] == "" and len(pieces) > 1):
-        raise FormulaError(f"an empty term between '{separator}' signs in {text!r}")
-    return [piece for piece in pieces if piece]
+    if not current.strip():
+        raise FormulaError(f"the formula {text!r} ends with '{sign}' and no term after it")
+    terms.append((sign, current.strip()))
+    return terms
+
+
+def _strip_redundant_parentheses(piece):
+    """'((1 | g))' -> '(1 | g)': lme4 looks inside extra parentheses."""
+    while piece.startswith("((") and piece.endswith("))") and _encloses(piece[1:-1]):
+        piece = piece[1:-1].strip()
+    return piece
+
+
+def _encloses(piece):
+    """True when the '(' at the start of piece is closed by its final ')'."""
+    depth = 0
+    for position, char in enumerate(piece):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return position == len(piece) - 1
+    return False
 
 
 def _is_bar_term(piece):
@@ -179,21 +209,35 @@ def _expand_nesting(group, piece):
 
 
 def _split_uncorrelated(expr, piece):
-    """'1 + x + z' -> ['1', '0 + x', '0 + z']: one uncorrelated term per column.
+    """'1 + x + log(z)' -> ['1', '0 + x', '0 + log(z)']: one term per column.
 
-    Like lme4, only a sum of terms can be split; the intercept is kept unless the
-    expression removes it with '0' or '-1'.
+    As in lme4, the intercept stays unless the expression removes it with '0' or
+    '- 1'.  Only a sum of single-column terms can be split here: an interaction or a
+    factor would need its model-matrix columns named, so write those terms out.
     """
-    terms = [term.strip() for term in expr.split("+")]
-    if any("(" in term or ":" in term or "*" in term for term in terms):
-        raise FormulaError(
-            f"'||' in {piece!r} can only split a sum of plain variables such as "
-            "'1 + x + z'; write the uncorrelated terms out, e.g. '(1 | g) + (0 + x | g)'"
-        )
-    no_intercept = "0" in terms or any(term.replace(" ", "") == "-1" for term in terms)
-    variables = [t for t in terms if t not in ("0", "1") and not t.startswith("-")]
+    terms = _signed_terms(expr, piece)
+    no_intercept = any(t == "0" for _, t in terms) or ("-", "1") in terms
+    variables = [t for sign, t in terms if sign == "+" and t not in ("0", "1")]
+    if any(sign == "-" and t != "1" for sign, t in terms):
+        raise FormulaError(f"'||' in {piece!r} can only remove the intercept with '- 1'")
+    for variable in variables:
+        if _has_top_level(variable, ":*/^"):
+            raise FormulaError(
+                f"'||' in {piece!r} can only split a sum of single variables or "
+                f"functions of them, not {variable!r}; write the uncorrelated terms "
+                "out, e.g. '(1 | g) + (0 + x | g)'"
+            )
     split = [] if no_intercept else ["1"]
     split += [f"0 + {variable}" for variable in variables]
     if not split:
         raise FormulaError(f"'||' in {piece!r} leaves no random effect")
     return split
+
+
+def _has_top_level(expr, characters):
+    depth = 0
+    for char in expr:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and char in characters:
+            return True
+    return False

@@ -1,0 +1,129 @@
+"""Time lmm_ref.fit against statsmodels MixedLM (and lme4, if R is installed) on the same data.
+
+    .venv/bin/python benchmarks/bench_fit.py [--repeats 7] [--with-r]
+
+Each cell of the table is the median wall time of `--repeats` complete fits (formula
+and data in, estimates out).  Before timing, each fitter's result is checked against
+the others', so a fast wrong answer cannot win.  `--with-r` also times lme4 through
+Rscript (R and lme4 are not needed by the project; `apt-get install r-base-core
+r-cran-lme4` provides them).
+"""
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+
+import lmm_ref
+
+
+def simulated_crossed(seed=2015, n=2000):
+    """2,000 rows, factors A (120 levels) and B (40), unbalanced, a random slope on x."""
+    rng = np.random.default_rng(seed)
+    weights_a = rng.gamma(2.0, size=120)
+    weights_b = rng.gamma(2.0, size=40)
+    a = rng.choice(120, size=n, p=weights_a / weights_a.sum())
+    b = rng.choice(40, size=n, p=weights_b / weights_b.sum())
+    x = rng.uniform(0, 10, size=n)
+    intercepts_a = rng.normal(0, 3.0, size=120)
+    slopes_a = rng.normal(0, 0.5, size=120)
+    intercepts_b = rng.normal(0, 2.0, size=40)
+    y = 10 + 1.5 * x + intercepts_a[a] + slopes_a[a] * x + intercepts_b[b] + rng.normal(0, 2.0, size=n)
+    return pd.DataFrame({"y": y, "x": x, "A": pd.Categorical(a), "B": pd.Categorical(b)})
+
+
+CASES = [
+    # name, data, lmm_ref formula, reml, statsmodels spelling (None: cannot express)
+    ("sleepstudy (Days|Subject) REML", lambda: lmm_ref.data.load("sleepstudy"),
+     "Reaction ~ Days + (Days | Subject)", True,
+     lambda d: smf.mixedlm("Reaction ~ Days", d, groups="Subject", re_formula="~Days")),
+    ("Penicillin crossed ML", lambda: lmm_ref.data.load("Penicillin"),
+     "diameter ~ 1 + (1 | plate) + (1 | sample)", False,
+     lambda d: smf.mixedlm("diameter ~ 1", d.assign(all=1), groups="all", re_formula="0",
+                           vc_formula={"plate": "0 + C(plate)", "sample": "0 + C(sample)"})),
+    ("Pastes nested REML", lambda: lmm_ref.data.load("Pastes"),
+     "strength ~ 1 + (1 | batch/cask)", True,
+     lambda d: smf.mixedlm("strength ~ 1", d, groups="batch", re_formula="1",
+                           vc_formula={"cask": "0 + C(cask)"})),
+    ("simulated 2000 rows, (x||A)+(1|B) REML", simulated_crossed,
+     "y ~ x + (x || A) + (1 | B)", True,
+     lambda d: smf.mixedlm("y ~ x", d.assign(all=1), groups="all", re_formula="0",
+                           vc_formula={"A": "0 + C(A)", "Ax": "0 + C(A):x", "B": "0 + C(B)"})),
+    ("simulated 2000 rows, (x|A)+(1|B) REML", simulated_crossed,
+     "y ~ x + (x | A) + (1 | B)", True, None),
+]
+
+
+def median_time(function, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def time_lme4(data, formula, reml, repeats):
+    """Median seconds per lmer() fit, timed inside one R process."""
+    with tempfile.TemporaryDirectory() as folder:
+        csv = Path(folder) / "data.csv"
+        data.to_csv(csv, index=False)
+        factors = [c for c in data.columns if not pd.api.types.is_numeric_dtype(data[c])
+                   or isinstance(data[c].dtype, pd.CategoricalDtype)]
+        script = f"""
+suppressMessages(library(lme4))
+d <- read.csv("{csv}")
+for (f in c({", ".join(repr(f) for f in factors)})) d[[f]] <- factor(d[[f]])
+invisible(lmer({formula}, d, REML = {"TRUE" if reml else "FALSE"}))
+times <- replicate({repeats}, system.time(lmer({formula}, d, REML = {"TRUE" if reml else "FALSE"}))[["elapsed"]])
+cat(median(times), deviance(lmer({formula}, d, REML = {"TRUE" if reml else "FALSE"})), "\\n")
+"""
+        output = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True, check=True)
+        return float(output.stdout.split()[0])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--with-r", action="store_true", help="also time lme4 via Rscript")
+    args = parser.parse_args()
+    if args.with_r and not shutil.which("Rscript"):
+        sys.exit("--with-r needs Rscript on the PATH (apt-get install r-base-core r-cran-lme4)")
+
+    rows = []
+    for name, load, formula, reml, statsmodels_model in CASES:
+        data = load()
+        ours, fit = median_time(lambda: lmm_ref.fit(formula, data, reml=reml), args.repeats)
+        row = {"case": name, "lmm_ref (ms)": 1e3 * ours, "evaluations": fit.optimizer.evaluations}
+        if statsmodels_model is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                theirs, result = median_time(
+                    lambda: statsmodels_model(data).fit(reml=reml, method=["bfgs"]), args.repeats)
+            # a fast wrong answer must not win: both reach the same optimum
+            gap = fit.objective - (-2 * result.llf)
+            assert gap < 1e-4 * abs(fit.objective), f"{name}: lmm_ref worse than statsmodels by {gap}"
+            row["statsmodels (ms)"] = 1e3 * theirs
+            row["statsmodels / lmm_ref"] = theirs / ours
+        if args.with_r:
+            lme4 = time_lme4(data, formula, reml, args.repeats)
+            row["lme4 (ms)"] = 1e3 * lme4
+            row["lme4 / lmm_ref"] = lme4 / ours
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("case")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.round(2).to_string(na_rep="n/a"))
+    print(f"\nmedian of {args.repeats} fits each; ratios > 1 mean lmm_ref is faster")
+
+
+if __name__ == "__main__":
+    main()
