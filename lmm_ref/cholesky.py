@@ -19,22 +19,33 @@ to CHOLMOD instead.  The cost is l_1 tiny factorisations plus one dense factoris
 order q - q_1: for InstEval, 2,972 scalars and a 1,142 x 1,142 matrix.
 """
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 
 
 def _block_diagonal(blocks):
-    """Sparse block-diagonal matrix from an array of shape (l, p, p)."""
+    """Sparse (CSR) block-diagonal matrix from an array of shape (l, p, p)."""
     l, p, _ = blocks.shape
-    return sp.bsr_matrix((blocks, np.arange(l), np.arange(l + 1)), shape=(l * p, l * p)).tocsr()
+    indices, indptr = _block_diagonal_pattern(l, p)
+    return sp.csr_matrix((blocks.ravel(), indices, indptr), shape=(l * p, l * p))
+
+
+@lru_cache(maxsize=16)
+def _block_diagonal_pattern(l, p):
+    """CSR column indices and row pointers of l dense p x p diagonal blocks."""
+    rows = np.arange(l * p)
+    indices = ((rows // p)[:, None] * p + np.arange(p)).ravel()
+    return indices, np.arange(0, l * p * p + 1, p)
 
 
 class BlockedCholesky:
     """L, the lower Cholesky factor of A = [[A11, A21'], [A21, A22]] (see module doc).
 
-    `A11_blocks` has shape (l_1, p_1, p_1); `A21` is sparse (q - q_1) x q_1; `A22` is
-    dense; both are None when the model has a single term (then L = L11).  The factor is kept as `L11_blocks`, sparse `L21` and dense lower `L22`.
+    `A11_blocks` has shape (l_1, p_1, p_1); `A21` is (q - q_1) x q_1, sparse or dense;
+    `A22` is dense; both are None when the model has a single term (then L = L11).  The factor is kept as `L11_blocks`, sparse `L21` and dense lower `L22`.
     """
 
     def __init__(self, A11_blocks, A21=None, A22=None):
@@ -44,8 +55,13 @@ class BlockedCholesky:
         self._L11_inv_blocks = np.linalg.inv(self.L11_blocks)
         self.has_rest = A22 is not None and A22.size > 0  # more than one term?
         if self.has_rest:
-            self.L21 = sp.csr_matrix(A21 @ _block_diagonal(self._L11_inv_blocks.transpose(0, 2, 1)))
-            S22 = np.asarray(A22 - (self.L21 @ self.L21.T).toarray())
+            if sp.issparse(A21):
+                self.L21 = A21 @ _block_diagonal(self._L11_inv_blocks.transpose(0, 2, 1))
+                L21_L21t = (self.L21 @ self.L21.T).toarray()
+            else:  # L21' = L11^{-1} A21', block by block
+                self.L21 = self._apply_L11_inv(A21.T).T
+                L21_L21t = self.L21 @ self.L21.T
+            S22 = A22 - L21_L21t
             self.L22 = la.cholesky(S22, lower=True, check_finite=False)
         else:
             self.L21 = sp.csr_matrix((0, self.q1))
@@ -92,5 +108,5 @@ class BlockedCholesky:
         """The whole factor L as a sparse q x q matrix (for pictures and checks)."""
         return sp.bmat([
             [_block_diagonal(self.L11_blocks), None],
-            [self.L21, sp.csr_matrix(self.L22)],
+            [sp.csr_matrix(self.L21), sp.csr_matrix(self.L22)],
         ], format="csr") if self.has_rest else _block_diagonal(self.L11_blocks)

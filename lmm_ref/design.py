@@ -89,7 +89,11 @@ class ReTerm:
 
     def Lambda(self, theta_i):
         """Lambda_i = I_{l_i} kron T_i (sparse, block diagonal)."""
-        return sp.kron(sp.identity(self.n_levels, format="csr"), self.T(theta_i), format="csc")
+        return self._Lambda_template(theta_i)
+
+    @cached_property
+    def _Lambda_template(self):
+        return LambdaTemplate([self])
 
     @property
     def theta_lower(self):
@@ -121,6 +125,31 @@ def _lower_triangle_columnwise(p):
     """Row and column indices of a p x p lower triangle, column by column."""
     cols, rows = np.triu_indices(p)  # the upper triangle row-wise, transposed
     return rows, cols
+
+
+class LambdaTemplate:
+    """Lambda_theta for a list of terms, as a fixed sparsity pattern refilled from theta.
+
+    Like lme4's `Lind`, non-zero k of the pattern holds theta[Lind[k]], so a new theta
+    costs one copy and one gather instead of building blockdiag(I kron T_i) again: the
+    construction would cost more than the linear algebra it feeds.
+    """
+
+    def __init__(self, terms):
+        blocks, offset = [], 0
+        for term in terms:
+            rows, cols = _lower_triangle_columnwise(term.p)
+            T_index = np.zeros((term.p, term.p))
+            T_index[rows, cols] = offset + 1 + np.arange(term.n_theta)  # 1-based: 0 is "no entry"
+            blocks.append(sp.kron(sp.identity(term.n_levels), T_index, format="csc"))
+            offset += term.n_theta
+        self.pattern = sp.block_diag(blocks, format="csc")
+        self.Lind = self.pattern.data.astype(np.int64) - 1
+
+    def __call__(self, theta):
+        Lambda = self.pattern.copy()
+        Lambda.data = np.asarray(theta, dtype=float)[self.Lind]
+        return Lambda
 
 
 def row_khatri_rao(J, X):
@@ -205,8 +234,12 @@ class Design:
 
     def Lambda(self, theta):
         """Lambda_theta = blockdiag(I_{l_i} kron T_i), sparse q x q."""
-        blocks = [term.Lambda(t) for term, t in zip(self.terms, self.split_theta(theta))]
-        return sp.block_diag(blocks, format="csc")
+        self.split_theta(theta)  # checks the length
+        return self._Lambda_template(theta)
+
+    @cached_property
+    def _Lambda_template(self):
+        return LambdaTemplate(self.terms)
 
 
 def build(formula, data):

@@ -27,13 +27,21 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 from .cholesky import BlockedCholesky
+from .design import LambdaTemplate
+
+
+# Above this many entries in Z_2'Z_1, the blocks of the other terms are kept sparse.
+# Below it, dense arrays are faster: SciPy's sparse matrices cost tens of microseconds
+# per operation however small they are.
+DENSE_LIMIT = 1_000_000
 
 
 class CrossProducts:
     """The data's cross-products, computed once per design and reused for every theta.
 
     `D1` holds the l_1 diagonal blocks of Z_1' Z_1 (shape (l_1, p_1, p_1)); `Z2tZ1` and
-    `Z2tZ2` the rows of the other terms; `ZtX`, `Zty`, `XtX`, `Xty` the rest.
+    `Z2tZ2` the rows of the other terms (dense for small problems, sparse for large
+    ones: see `DENSE_LIMIT`); `ZtX`, `Zty`, `XtX`, `Xty` the rest.
     """
 
     def __init__(self, design):
@@ -42,12 +50,15 @@ class CrossProducts:
         self.D1 = np.zeros((first.n_levels, first.p, first.p))
         np.add.at(self.D1, first.codes, first.X[:, :, None] * first.X[:, None, :])
         Z1, Z2 = Z[:, : first.q], Z[:, first.q:]
-        self.Z2tZ1 = sp.csr_matrix(Z2.T @ Z1)
-        self.Z2tZ2 = sp.csr_matrix(Z2.T @ Z2)
+        self.sparse = Z1.shape[1] * Z2.shape[1] > DENSE_LIMIT
+        as_stored = sp.csr_matrix if self.sparse else (lambda M: M.toarray())
+        self.Z2tZ1 = as_stored(Z2.T @ Z1)
+        self.Z2tZ2 = as_stored(Z2.T @ Z2)
         self.ZtX = np.asarray(Z.T @ X)
         self.Zty = np.asarray(Z.T @ y)
         self.XtX = X.T @ X
         self.Xty = X.T @ y
+        self.Lambda_rest = LambdaTemplate(design.terms[1:]) if len(design.terms) > 1 else None
 
 
 def Lambda_t_times(terms, Ts, B):
@@ -143,8 +154,13 @@ def _A_blocks(terms, pieces, Ts, products):
     A11 = np.einsum("ji,ljk,km->lim", T1, products.D1, T1) + np.eye(T1.shape[0])
     if len(terms) == 1:
         return A11, None, None
-    Lambda1 = terms[0].Lambda(pieces[0])
-    Lambda2 = sp.block_diag([t.Lambda(piece) for t, piece in zip(terms[1:], pieces[1:])], format="csr")
-    A21 = Lambda2.T @ products.Z2tZ1 @ Lambda1
-    A22 = (Lambda2.T @ products.Z2tZ2 @ Lambda2).toarray() + np.eye(Lambda2.shape[0])
-    return A11, A21, A22
+    first, rest = terms[:1], terms[1:]
+    if products.sparse:  # Lambda_1 and Lambda_2 as sparse matrices
+        Lambda1 = first[0].Lambda(pieces[0])
+        Lambda2 = products.Lambda_rest(np.concatenate(pieces[1:]))
+        A21 = Lambda2.T @ products.Z2tZ1 @ Lambda1
+        A22 = (Lambda2.T @ products.Z2tZ2 @ Lambda2).toarray()
+    else:  # the same products, Lambda applied block by block: M Lambda = (Lambda' M')'
+        A21 = Lambda_t_times(rest, Ts[1:], Lambda_t_times(first, Ts[:1], products.Z2tZ1.T).T)
+        A22 = Lambda_t_times(rest, Ts[1:], Lambda_t_times(rest, Ts[1:], products.Z2tZ2).T)
+    return A11, A21, A22 + np.eye(A22.shape[0])
