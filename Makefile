@@ -1,0 +1,41 @@
+# Build the book and run the tests from a fresh clone.
+#
+#   make book       executes every chapter and builds _build/html (warnings are errors)
+#   make test       unit tests in tests/ + every chapter in book/ under nbval, one pytest run
+#   make clean      removes build and test artefacts (keeps .venv)
+#   make distclean  also removes .venv
+#
+# Both `book` and `test` first make sure .venv exists and matches
+# requirements.txt and pyproject.toml (re-installed when either is newer than
+# the stamp file .venv/.installed).
+
+SHELL  := /bin/bash
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Run the tools of the virtualenv, and let kernels find its `python`.
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
+
+.PHONY: book test clean distclean venv
+
+book: $(STAMP)
+	$(RUN) $(BIN)/jupyter-book build . --all -W -n --keep-going
+
+test: $(STAMP)
+	$(RUN) $(BIN)/python -m pytest
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $@
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis .jupyter_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
