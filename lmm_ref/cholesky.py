@@ -64,8 +64,7 @@ class BlockedCholesky:
             S22 = A22 - L21_L21t
             self.L22 = la.cholesky(S22, lower=True, check_finite=False)
         else:
-            self.L21 = sp.csr_matrix((0, self.q1))
-            self.L22 = np.zeros((0, 0))
+            self.L21, self.L22 = None, np.zeros((0, 0))
 
     @property
     def q(self):

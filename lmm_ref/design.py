@@ -226,11 +226,12 @@ class Design:
                 f"theta has {theta.size} entries; this model has {len(self.theta_lower)}: "
                 + ", ".join(self.theta_names)
             )
-        return np.split(theta, self._theta_offsets)
+        return [theta[a:b] for a, b in self._theta_slices]
 
     @cached_property
-    def _theta_offsets(self):
-        return np.cumsum([term.n_theta for term in self.terms])[:-1]
+    def _theta_slices(self):
+        ends = np.cumsum([term.n_theta for term in self.terms])
+        return list(zip(np.concatenate([[0], ends[:-1]]), ends))
 
     def Lambda(self, theta):
         """Lambda_theta = blockdiag(I_{l_i} kron T_i), sparse q x q."""
