@@ -45,17 +45,18 @@ def beta_gls(design, theta, sigma=1.0):
     return np.linalg.solve(design.X.T @ Vinv_X, Vinv_X.T @ design.y)
 
 
-def reml_loglik(design, beta, theta, sigma):
-    """The REML log-likelihood, lme4's convention: beta integrated out of the likelihood.
+def reml_loglik(design, theta, sigma):
+    """The REML log-likelihood, lme4's convention: beta integrated out (chapter 5).
 
-    log of the integral over beta of L(beta, theta, sigma) =
-        loglik(beta_hat) + (p/2) log(2 pi) - (1/2) log|X' V^-1 X|,
-    evaluated here at a given beta through the exact quadratic expansion around
-    beta_hat, so that at beta = beta_gls it is the REML log-likelihood itself.
+    The integral over beta of L(beta, theta, sigma) is Gaussian in beta, so
+
+        log of the integral = loglik(beta-hat) + (p/2) log(2 pi) - (1/2) log|X' V^-1 X|,
+
+    with beta-hat the GLS estimate.  It depends on theta and sigma only: beta is gone.
     """
     chol = la.cho_factor(V(design, theta, sigma), lower=True)
-    information = design.X.T @ la.cho_solve(chol, design.X)
-    beta_hat = beta_gls(design, theta, sigma)
-    at_hat = loglik(design, beta_hat, theta, sigma)
-    _, logdet_info = np.linalg.slogdet(information)
-    return at_hat + 0.5 * design.p * np.log(2 * np.pi) - 0.5 * logdet_info
+    information = design.X.T @ la.cho_solve(chol, design.X)    # X' V^-1 X
+    beta_hat = np.linalg.solve(information, design.X.T @ la.cho_solve(chol, design.y))
+    _, logdet_information = np.linalg.slogdet(information)
+    return (loglik(design, beta_hat, theta, sigma)
+            + 0.5 * design.p * np.log(2 * np.pi) - 0.5 * logdet_information)

@@ -93,7 +93,7 @@ def test_dense_marginal_equals_pls(fit, reference_design):
     solution = pls.solve(D, theta)
     sigma = profile.sigma_hat(solution, D.n, D.p, fit["reml"])
     if fit["reml"]:
-        dense = -2 * marginal.reml_loglik(D, solution.beta, theta, sigma)
+        dense = -2 * marginal.reml_loglik(D, theta, sigma)
         fast = profile.reml_criterion(solution, D.n, D.p)
     else:
         dense = -2 * marginal.loglik(D, solution.beta, theta, sigma)
@@ -272,4 +272,4 @@ def test_pls_deviance_equals_dense_marginal(seed, n, structure, slope, zero_diag
                                -2 * marginal.loglik(D, solution.beta, theta, ml_sigma), rtol=1e-8)
     reml_sigma = profile.sigma_hat(solution, D.n, D.p, reml=True)
     np.testing.assert_allclose(profile.reml_criterion(solution, D.n, D.p),
-                               -2 * marginal.reml_loglik(D, solution.beta, theta, reml_sigma), rtol=1e-8)
+                               -2 * marginal.reml_loglik(D, theta, reml_sigma), rtol=1e-8)
