@@ -1,6 +1,6 @@
 """Time lmm_ref.fit against statsmodels MixedLM (and lme4, if R is installed) on the same data.
 
-    .venv/bin/python benchmarks/bench_fit.py [--repeats 7] [--with-r]
+    .venv/bin/python benchmarks/bench_fit.py [--repeats 7] [--with-r] [--large]
 
 Each cell of the table is the median wall time of `--repeats` complete fits (formula
 and data in, estimates out).  Before timing, each fitter's result is checked against
@@ -40,6 +40,21 @@ def simulated_crossed(seed=2015, n=2000):
     y = 10 + 1.5 * x + intercepts_a[a] + slopes_a[a] * x + intercepts_b[b] + rng.normal(0, 2.0, size=n)
     return pd.DataFrame({"y": y, "x": x, "A": pd.Categorical(a), "B": pd.Categorical(b)})
 
+
+def simulated_insteval(seed=2015):
+    """InstEval's shape: 73,421 rows, three crossed factors of 2,972, 1,128 and 14 levels."""
+    rng = np.random.default_rng(seed)
+    n = 73421
+    s, d, dept = rng.integers(0, 2972, n), rng.integers(0, 1128, n), rng.integers(0, 14, n)
+    service = rng.integers(0, 2, n)
+    y = (3.2 - 0.07 * service + rng.normal(0, 0.32, 2972)[s] + rng.normal(0, 0.52, 1128)[d]
+         + rng.normal(0, 0.08, 14)[dept] + rng.normal(0, 1.18, n))
+    return pd.DataFrame({"y": y, "service": service, "s": pd.Categorical(s),
+                         "d": pd.Categorical(d), "dept": pd.Categorical(dept)})
+
+
+LARGE_CASE = ("simulated InstEval shape, 73,421 rows ML", simulated_insteval,
+              "y ~ service + (1 | s) + (1 | d) + (1 | dept)", False, None)
 
 CASES = [
     # name, data, lmm_ref formula, reml, statsmodels spelling (None: cannot express)
@@ -95,12 +110,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--with-r", action="store_true", help="also time lme4 via Rscript")
+    parser.add_argument("--large", action="store_true",
+                        help="add an InstEval-sized case (lmm_ref and lme4 only; slow)")
     args = parser.parse_args()
     if args.with_r and not shutil.which("Rscript"):
         sys.exit("--with-r needs Rscript on the PATH (apt-get install r-base-core r-cran-lme4)")
 
     rows = []
-    for name, load, formula, reml, statsmodels_model in CASES:
+    for name, load, formula, reml, statsmodels_model in CASES + ([LARGE_CASE] if args.large else []):
         data = load()
         ours, fit = median_time(lambda: lmm_ref.fit(formula, data, reml=reml), args.repeats)
         row = {"case": name, "lmm_ref (ms)": 1e3 * ours, "evaluations": fit.optimizer.evaluations}
