@@ -32,7 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .errors import DataError, DataTypeError, FormulaError, warn
-from .formula import parse
+from .formula import Formula, parse
 
 # ---------------------------------------------------------------------------------------
 # One random-effects term
@@ -250,7 +250,7 @@ def build(formula, data):
     with a warning (lme4's default, said out loud).  Fixed-effect columns that are
     exact linear combinations of earlier ones are dropped with a warning naming them.
     """
-    parsed = parse(formula) if isinstance(formula, str) else formula
+    parsed = formula if isinstance(formula, Formula) else parse(formula)
     if not isinstance(data, pd.DataFrame):
         raise DataTypeError(
             f"data must be a pandas DataFrame, not {type(data).__name__}; "
@@ -260,9 +260,11 @@ def build(formula, data):
         raise DataError("the data has no rows; there is nothing to fit")
     used = _used_columns(parsed, data)
     data = _drop_incomplete_rows(data, used)
+    data = _drop_unused_categories(data, used)
     y = _response(parsed, data)
     X, X_names = _fixed_matrix(parsed, data)
     X, X_names, dropped = _drop_aliased_columns(X, X_names)
+    _check_fixed_effects(X_names, dropped, len(y))
     terms = [_random_term(term, data) for term in parsed.random]
     # lme4 orders terms by decreasing number of levels; sorted() is stable on ties.
     terms = sorted(terms, key=lambda term: -term.n_levels)
@@ -309,6 +311,11 @@ def _used_columns(parsed, data):
                 f"unknown column {column!r} in the {where}; the data has columns: "
                 + ", ".join(map(str, data.columns))
             )
+        if (data.columns == column).sum() > 1:  # data[column] would be a DataFrame
+            raise DataError(
+                f"the data has {(data.columns == column).sum()} columns named {column!r} "
+                f"(used in the {where}); rename or drop the duplicates"
+            )
     return list(dict.fromkeys(column for column, _ in wanted))
 
 
@@ -338,18 +345,45 @@ def _drop_incomplete_rows(data, used):
     return data.reset_index(drop=True)
 
 
+def _drop_unused_categories(data, used):
+    """Drop the declared levels of categorical columns that have no observations.
+
+    lme4 does the same (model.frame with drop.unused.levels = TRUE): an empty level
+    would be an all-zero column of X or an empty group of a random effect, and in a
+    fixed-effect factor it would even become the reference level.  A warning says so,
+    since the levels were declared on purpose.
+    """
+    for column in used:
+        values = data[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            present = np.zeros(len(values.cat.categories), dtype=bool)
+            present[values.cat.codes[values.cat.codes >= 0]] = True
+            empty = [str(level) for level in values.cat.categories[~present]]
+            if empty:
+                warn(
+                    f"the column {column!r} has {len(empty)} categorical level(s) with no "
+                    f"observations ({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''}); "
+                    "they are left out of the model"
+                )
+                data[column] = values.cat.remove_unused_categories()
+    return data
+
+
 def _response(parsed, data):
     if parsed.response in data.columns:
-        values = data[parsed.response]
+        # An object column of numbers (as None for a missing value leaves it) is numeric.
+        values = data[parsed.response].infer_objects()
     else:  # an expression such as log(y)
         values = formulaic.model_matrix(f"0 + {_quote_keywords(parsed.response, data)}", data).iloc[:, 0]
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+    if (not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+            or pd.api.types.is_complex_dtype(values)):
         raise DataTypeError(
             f"the response {parsed.response!r} must be numeric, but its values are of "
             f"type {values.dtype}; convert it to numbers, or fit a generalized model "
             "for a categorical response"
         )
     y = values.to_numpy(dtype=float)
+    _check_squares_finite(y, f"response {parsed.response!r}")
     if np.ptp(y) == 0:
         raise DataError(
             f"the response {parsed.response!r} is constant ({y[0]:g}) in every row, "
@@ -364,7 +398,22 @@ def _model_matrix(expr, data, where):
     except Exception as error:
         raise FormulaError(f"cannot evaluate the {where} {expr!r}: {error}") from None
     names = ["(Intercept)" if name == "Intercept" else name for name in matrix.columns]
-    return np.asarray(matrix, dtype=float), names
+    matrix = np.asarray(matrix, dtype=float)
+    for j, name in enumerate(names):
+        _check_squares_finite(matrix[:, j], f"column {name!r} of the {where}")
+    return matrix, names
+
+
+def _check_squares_finite(values, where):
+    """The likelihood works with sums of squares: they must not overflow to inf."""
+    with np.errstate(over="ignore"):
+        total = values @ values
+    if not np.isfinite(total):
+        raise DataError(
+            f"the values of the {where} are too large (up to {np.max(np.abs(values)):.3g}) "
+            "for their sum of squares to be represented in floating point; rescale them, "
+            "e.g. divide by a power of ten"
+        )
 
 
 def _fixed_matrix(parsed, data):
@@ -414,18 +463,19 @@ def _grouping_factor(term, data):
     parts = []
     for column in term.group_columns:
         values = data[column.strip("`")]
-        if isinstance(values.dtype, pd.CategoricalDtype):
+        if isinstance(values.dtype, pd.CategoricalDtype):  # unused levels are gone already
             codes = values.cat.codes.to_numpy().astype(np.int64)  # int8 would overflow below
             levels = list(values.cat.categories.astype(str))
-            empty = sorted(set(range(len(levels))) - set(np.unique(codes)))
-            if empty:
-                warn(
-                    f"the grouping column {column!r} has {len(empty)} categorical level(s) "
-                    f"with no observations ({', '.join(levels[k] for k in empty[:5])}"
-                    f"{', ...' if len(empty) > 5 else ''}); they are left out of the model"
-                )
         else:
-            uniques = np.sort(values.unique())
+            try:
+                uniques = np.sort(values.unique())
+            except TypeError:  # e.g. numbers and strings in one object column
+                kinds = sorted({type(value).__name__ for value in values})
+                raise DataTypeError(
+                    f"the grouping column {column!r} holds values of type(s) {', '.join(kinds)} "
+                    "that cannot be sorted into levels (numbers mixed with text, or lists); "
+                    f"convert it with data[{column!r}].astype(str)"
+                ) from None
             codes = np.searchsorted(uniques, values.to_numpy()).astype(np.int64)
             levels = list(pd.Index(uniques).astype(str))
         parts.append((codes, levels))
@@ -443,6 +493,19 @@ def _random_term(term, data):
         raise FormulaError(f"the random-effects term {term} has no columns; use (1 | g) for an intercept")
     codes, levels = _grouping_factor(term, data)
     return ReTerm(expr=term.expr, group=term.group, levels=levels, codes=codes, X=X_i, columns=columns)
+
+
+def _check_fixed_effects(X_names, dropped, n):
+    """p < n: with as many fixed effects as observations, the fit is exact and no
+    variance is left to estimate (and REML's n - p degrees of freedom are none)."""
+    if len(X_names) >= n:
+        raise DataError(
+            f"the fixed-effects model matrix has {len(X_names)} linearly independent "
+            f"columns ({', '.join(X_names[:5])}{', ...' if len(X_names) > 5 else ''}"
+            f"{'; aliased ones already dropped' if dropped else ''}) for only {n} "
+            "observations, so nothing is left to estimate the variances from; use fewer "
+            "fixed effects or more data"
+        )
 
 
 def _check_identifiable(terms, n):

@@ -9,9 +9,12 @@ Chapters 4 and 5 reduce the fit to a bounded minimisation over theta alone:
 finite-difference gradients.  lme4 uses BOBYQA, a derivative-free trust-region method;
 SciPy's successor of it, COBYQA, reaches the same optima but spends far more time in
 its own bookkeeping than in evaluating the criterion (chapter 6 measures the choices),
-so it is offered, not the default.  After the minimisation `fit` applies
-lme4's post-fit steps: snapping near-boundary parameters onto the boundary when that
-lowers the criterion, the singularity flag, and a convergence check on the gradient.
+so it is offered, not the default.  After the minimisation `fit` steps back inside
+from any diagonal entry of T_i that stopped at its bound for lack of slope (the
+criterion is flat in theta_jj at 0), then applies lme4's post-fit steps: snapping
+near-boundary parameters onto the boundary when that does not raise the criterion, the
+singularity flag, and a convergence check on the gradient (with one restart of the
+optimiser before it warns).
 Everything else in the result (beta-hat, sigma-hat, conditional modes, standard errors)
 comes from one final penalized least-squares solve at theta-hat.
 """
@@ -24,8 +27,8 @@ import scipy.linalg as la
 from scipy.optimize import Bounds, minimize
 
 from . import pls, profile
-from .design import build
-from .errors import warn
+from .design import _lower_triangle_columnwise, build
+from .errors import DataError, warn
 from .summary import format_summary
 
 # lme4's defaults (lmerControl): boundary.tol, the isSingular tolerance and
@@ -33,8 +36,14 @@ from .summary import format_summary
 BOUNDARY_TOL = 1e-5
 SINGULAR_TOL = 1e-4
 GRADIENT_TOL = 2e-3
+# Parameters closer than this to their bound are checked for a false stop there.
+NEAR_BOUND = 1e-2
 
 OPTIMIZERS = ("L-BFGS-B", "COBYQA", "Nelder-Mead", "Powell")
+
+# A random-effects column whose root-mean-square lies outside this range is measured in
+# units that make lme4's start T_i = I absurd (see `theta_scale`).
+WELL_SCALED = (1e-2, 1e2)
 
 
 class ConvergenceWarning(UserWarning):
@@ -50,7 +59,7 @@ class OptimizerRecord:
     path: list  # (theta, criterion) at every evaluation, in order
     message: str
     gradient: np.ndarray  # finite-difference gradient at theta-hat (interior parameters)
-    scaled_gradient: np.ndarray  # H^{-1/2}-scaled gradient that lme4 checks
+    scaled_gradient: np.ndarray  # R^{-T} g with H = R'R: |.|^2 is the Newton decrement
     warnings: list = field(default_factory=list)
 
 
@@ -117,18 +126,87 @@ def fit(formula, data, reml=True, method="L-BFGS-B", start=None, data_name=""):
     starting theta (default lme4's: identity T_i).  Returns an `LmmFit`.
     """
     design = build(formula, data)
-    criterion = _criterion(design, reml)
-    start = design.theta_start if start is None else np.asarray(start, dtype=float)
-    theta, record = minimise(criterion, start, design.theta_lower, method)
-    theta = _snap_to_boundary(criterion, theta, design.theta_lower)
-    _check_convergence(criterion, theta, design.theta_lower, record)
-    return _result(formula, design, theta, reml, record, data_name)
+    # The optimiser works on phi = theta / scale (scale is 1 for well-scaled columns).
+    scale = theta_scale(design)
+    criterion = _criterion(design, reml, scale)
+    if start is None:
+        start = design.theta_start  # T_i = I, in the rescaled units
+    else:
+        start = np.concatenate(design.split_theta(start)) / scale  # split checks the length
+    phi, record = _optimise(criterion, start, design, method)
+    record.path = [(scale * point, value) for point, value in record.path]
+    # Singular in the optimiser's units: an SD of 1e-7 per micro-unit is no boundary.
+    singular = is_singular(phi, design.theta_lower)
+    return _result(formula, design, scale * phi, reml, record, data_name, singular)
 
 
-def _criterion(design, reml):
-    """theta -> d_R(theta) or d(theta) (eq-profiled-reml, eq-profiled-deviance)."""
-    def criterion(theta):
-        return profile.objective(design, theta, reml)
+def _optimise(criterion, start, design, method):
+    """minimise, then lme4's post-fit steps, with two safeguards for a false stop.
+
+    After the minimisation: step off a bound the optimiser stopped at for no reason
+    (`_leave_false_boundary`), snap near-boundary parameters onto it (lme4), and check
+    the gradient (lme4).  If the check fails, go on once more from where it stopped:
+    a bound the optimiser ran into can spoil L-BFGS-B's memory of the curvature, and a
+    fresh start clears it.
+    """
+    lower = design.theta_lower
+    phi, record = minimise(criterion, start, lower, method)
+    if not np.isfinite(criterion(phi)):  # inf everywhere it looked: see `_criterion`
+        raise DataError(
+            "the criterion cannot be evaluated at any theta tried: the fixed-effects columns "
+            f"({', '.join(design.X_names)}) are too close to linear dependence, among "
+            "themselves or with the random effects, for the Cholesky factor R_X in double "
+            "precision. Centre covariates with a large mean, or rescale them"
+        )
+    for attempt in (1, 2):
+        phi = _leave_false_boundary(criterion, phi, design, method, record)
+        phi = _snap_to_boundary(criterion, phi, lower)
+        record.warnings = []
+        _check_convergence(criterion, phi, lower, record, announce=attempt == 2)
+        if not record.warnings:
+            break
+        if attempt == 1:
+            phi = _minimise_more(criterion, phi, lower, method, record)
+    return phi, record
+
+
+def theta_scale(design):
+    """The factors s in theta = s * phi that make the optimiser blind to units.
+
+    Row r of T_i multiplies column r of X_i (row j of Z_i Lambda_i is
+    kron(J_i[j, :], X_i[j, :] T_i)), so measuring a covariate in units c times smaller
+    multiplies its column by c and divides row r of T_i by c: the same model, but not
+    the same problem for the optimiser, which starts at T_i = I and takes steps of the
+    same size in every coordinate.  On a covariate of size 1e6 that start says each
+    slope's SD is a million times too large, and the search wanders where the
+    Cholesky factors lose all precision.  So for a column whose root-mean-square m is
+    far from 1 (outside `WELL_SCALED`), the optimiser works on phi = m theta, the
+    entries of T_i for the column divided by m, and starts at phi = I.  Well-scaled
+    columns keep s = 1, and so lme4's start.
+    """
+    factors = []
+    for term in design.terms:
+        m = np.sqrt(np.mean(term.X**2, axis=0))
+        badly_scaled = (m > 0) & ((m < WELL_SCALED[0]) | (m > WELL_SCALED[1]))
+        per_row = np.where(badly_scaled, 1.0 / np.where(m > 0, m, 1.0), 1.0)
+        rows, _ = _lower_triangle_columnwise(term.p)  # theta's entries lie in these rows of T_i
+        factors.append(per_row[rows])
+    return np.concatenate(factors)
+
+
+def _criterion(design, reml, scale=1.0):
+    """phi -> d_R(theta) (eq-profiled-reml) or d(theta) (eq-profiled-deviance), theta = scale * phi.
+
+    At a theta so extreme that rounding makes X'X - R_ZX'R_ZX lose its positive
+    definiteness (an optimiser's wild step to T_i entries of 1e12, say), the value is
+    +inf, so that the optimiser backs off: d grows without bound with theta, so no
+    minimum is out there.
+    """
+    def criterion(phi):
+        try:
+            return profile.objective(design, scale * phi, reml)
+        except la.LinAlgError:
+            return np.inf
     return criterion
 
 
@@ -152,8 +230,11 @@ def minimise(criterion, start, lower, method="L-BFGS-B"):
         "L-BFGS-B": {"ftol": 1e-12, "gtol": 1e-6},
         "Powell": {"xtol": 1e-8, "ftol": 1e-12},
     }[method]
-    result = minimize(recorded, np.asarray(start, dtype=float), method=method,
-                      bounds=bounds, options=options)
+    # inf - inf in a finite difference next to an unevaluable theta (see `_criterion`)
+    # is harmless: the optimiser backs off.  Not worth a RuntimeWarning to the user.
+    with np.errstate(invalid="ignore"):
+        result = minimize(recorded, np.asarray(start, dtype=float), method=method,
+                          bounds=bounds, options=options)
     best = min(path, key=lambda point: point[1])  # never return worse than seen
     record = OptimizerRecord(method=method, evaluations=len(path), path=path,
                              message=str(result.message), gradient=np.array([]),
@@ -161,8 +242,67 @@ def minimise(criterion, start, lower, method="L-BFGS-B"):
     return np.clip(best[0], lower, None), record
 
 
+def _leave_false_boundary(criterion, theta, design, method, record, rounds=3):
+    """Minimise again from inside when a parameter stopped at its bound for no reason.
+
+    The criterion depends on T_i only through T_i T_i', which changing the sign of a
+    column of T_i leaves alone; so at theta_jj = 0 its slope in theta_jj is zero, and
+    close to 0 nearly zero.  A gradient-based optimiser that comes near the bound sees no
+    slope there and stops, even when the minimum lies well inside, possibly across
+    the sign change: (0, -b) stands for the same T_i T_i' as (0, b), but only the
+    second leads inside to (a, b).  So from each diagonal entry near its bound, step
+    inside to a few sizes, with the rest of its column as it is and negated; if one of
+    those points is lower, minimise again from the best of them.
+    """
+    lower, columns = design.theta_lower, _columns_below_diagonal(design)
+    for _ in range(rounds):
+        near = [j for j in columns if theta[j] - lower[j] < NEAR_BOUND]
+        if not near:
+            break
+        best, best_value = theta, criterion(theta)
+        for j in near:
+            below = columns[j]
+            for sign in (1.0, -1.0) if below.size else (1.0,):
+                for step in (1e-3, 1e-2, 1e-1, 1.0):
+                    trial = theta.copy()
+                    trial[below] *= sign
+                    trial[j] = lower[j] + step
+                    value = criterion(trial)
+                    if value < best_value:
+                        best, best_value = trial, value
+        if best is theta:
+            break
+        theta = _minimise_more(criterion, best, lower, method, record)
+    return theta
+
+
+def _minimise_more(criterion, start, lower, method, record):
+    """minimise from `start`, adding its evaluations to those in `record`."""
+    theta, more = minimise(criterion, start, lower, method)
+    record.evaluations += more.evaluations
+    record.path += more.path
+    record.message = more.message
+    return theta
+
+
+def _columns_below_diagonal(design):
+    """{index in theta of a diagonal entry of T_i: indices of the entries below it}."""
+    columns, offset = {}, 0
+    for term in design.terms:
+        rows, cols = _lower_triangle_columnwise(term.p)
+        for k in np.flatnonzero(rows == cols):
+            columns[offset + k] = offset + np.flatnonzero((cols == cols[k]) & (rows > rows[k]))
+        offset += term.n_theta
+    return columns
+
+
 def _snap_to_boundary(criterion, theta, lower):
-    """lme4's boundary check: put near-boundary parameters on the boundary if better."""
+    """lme4's boundary check: put near-boundary parameters on the boundary unless worse.
+
+    lme4 tries one parameter at a time and keeps a move only if it strictly lowers the
+    criterion; here all near-boundary parameters move together, and a tie is accepted,
+    since a parameter within 1e-5 of 0 that does not matter is best reported as 0.
+    """
     near = np.isfinite(lower) & (theta - lower < BOUNDARY_TOL) & (theta != lower)
     if near.any():
         snapped = np.where(near, lower, theta)
@@ -197,11 +337,15 @@ def finite_difference_derivatives(criterion, theta, free, step=1e-4):
     return gradient, hessian
 
 
-def _check_convergence(criterion, theta, lower, record):
+def _check_convergence(criterion, theta, lower, record, announce=True):
     """Is the gradient flat at theta-hat? Checked on the parameters off the boundary.
 
-    As lme4 does, the gradient is scaled by the curvature (solve(chol(H), g)): a
-    gradient of 0.01 means little on a flat criterion and a lot on a steep one.
+    The gradient g is scaled by the curvature: with H = R'R (Cholesky), the check is on
+    R^{-T} g, whose squared length g'H^{-1}g is the Newton decrement, the drop in the
+    criterion that one more Newton step would bring; a gradient of 0.01 means little
+    on a flat criterion and a lot on a steep one.  lme4 computes solve(chol(H), g) =
+    R^{-1} g instead, which is not invariant to rescaling the parameters.
+    Problems go in `record.warnings`, and are issued as warnings if `announce`.
     """
     free = ~(np.isfinite(lower) & (theta - lower < BOUNDARY_TOL))
     if not free.any():
@@ -225,11 +369,12 @@ def _check_convergence(criterion, theta, lower, record):
             f"gradient {worst:.2g} > {GRADIENT_TOL}); the estimates may not be at the "
             "minimum. Try another method=, a different start=, or rescaling covariates"
         )
-    for message in record.warnings:
-        warn(message, ConvergenceWarning)
+    if announce:
+        for message in record.warnings:
+            warn(message, ConvergenceWarning)
 
 
-def _result(formula, design, theta, reml, record, data_name):
+def _result(formula, design, theta, reml, record, data_name, singular):
     solution = pls.solve(design, theta)
     n, p = design.n, design.p
     objective = (profile.reml_criterion(solution, n, p) if reml
@@ -248,7 +393,7 @@ def _result(formula, design, theta, reml, record, data_name):
         varcorr=varcorr_table(design, theta, sigma),
         ranef=ranef_tables(design, solution.b),
         fitted=fitted, residuals=design.y - fitted,
-        singular=is_singular(theta, design.theta_lower),
+        singular=singular,
         converged=not record.warnings,
         optimizer=record, data_name=data_name,
     )
