@@ -5,7 +5,6 @@ definition, eq. `eq-Zi`), never with another vectorised formula; shapes, theta n
 term order and level order are compared with lme4's reference fits.
 """
 
-import sys
 import warnings
 
 import numpy as np
