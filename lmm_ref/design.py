@@ -265,7 +265,8 @@ def build(formula, data):
     X, X_names = _fixed_matrix(parsed, data)
     X, X_names, dropped = _drop_aliased_columns(X, X_names)
     _check_fixed_effects(X_names, dropped, len(y))
-    terms = [_random_term(term, data) for term in parsed.random]
+    evaluated = {}  # model matrices by expression: (1 | a) + (1 | b) needs '1' once
+    terms = [_random_term(term, data, evaluated) for term in parsed.random]
     # lme4 orders terms by decreasing number of levels; sorted() is stable on ties.
     terms = sorted(terms, key=lambda term: -term.n_levels)
     _check_identifiable(terms, len(y))
@@ -487,8 +488,10 @@ def _grouping_factor(term, data):
     return np.searchsorted(used, codes), pd.Index([levels[k] for k in used], name=term.group)
 
 
-def _random_term(term, data):
-    X_i, columns = _model_matrix(term.expr, data, f"random-effects term {term}:")
+def _random_term(term, data, evaluated):
+    if term.expr not in evaluated:
+        evaluated[term.expr] = _model_matrix(term.expr, data, f"random-effects term {term}:")
+    X_i, columns = evaluated[term.expr]
     if X_i.shape[1] == 0:
         raise FormulaError(f"the random-effects term {term} has no columns; use (1 | g) for an intercept")
     codes, levels = _grouping_factor(term, data)

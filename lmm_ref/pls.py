@@ -74,11 +74,15 @@ def Lambda_times(terms, Ts, B):
 def _apply_blocks(terms, blocks, B):
     pieces, start = [], 0
     for term, M in zip(terms, blocks):
-        rows = B[start: start + term.q]
-        shaped = rows.reshape(term.n_levels, term.p, -1)
-        pieces.append(np.einsum("ij,ljm->lim", M, shaped).reshape(rows.shape))
-        start += term.q
-    return np.concatenate(pieces)
+        l, p = term.n_levels, term.p
+        rows = B[start: start + l * p]
+        if p == 1:  # a scalar term: I kron T_i is the number T_i times I
+            pieces.append(M[0, 0] * rows)
+        else:
+            shaped = rows.reshape(l, p, -1)
+            pieces.append(np.einsum("ij,ljm->lim", M, shaped).reshape(rows.shape))
+        start += l * p
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 @dataclass
