@@ -58,7 +58,8 @@ class CrossProducts:
         self.Zty = np.asarray(Z.T @ y)
         self.XtX = X.T @ X
         self.Xty = X.T @ y
-        self.Lambda_rest = LambdaTemplate(design.terms[1:]) if len(design.terms) > 1 else None
+        # Lambda_2 as a sparse matrix is needed only on the sparse path (see _A_blocks).
+        self.Lambda_rest = LambdaTemplate(design.terms[1:]) if self.sparse else None
 
 
 def Lambda_t_times(terms, Ts, B):

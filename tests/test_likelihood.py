@@ -131,6 +131,12 @@ CHOLESKY_CASES = [
 ]
 
 
+def cholesky_case(model, theta, reference_design):
+    """The design of an ML reference fit and theta (lme4's estimate when None)."""
+    fit = reference.lme4_fit(model, reml=False)
+    return reference_design(fit), fit["theta"] if theta is None else theta
+
+
 def dense_A(D, theta):
     ZL = D.Z.toarray() @ D.Lambda(theta).toarray()
     return ZL.T @ ZL + np.eye(D.q)
@@ -139,9 +145,7 @@ def dense_A(D, theta):
 @pytest.mark.parametrize("model, theta", CHOLESKY_CASES,
                          ids=[f"{m}-{t}" for m, t in CHOLESKY_CASES])
 def test_blocked_cholesky_factors_A(model, theta, reference_design):
-    fit = reference.lme4_fit(model, reml=False)
-    D = reference_design(fit)
-    theta = fit["theta"] if theta is None else theta
+    D, theta = cholesky_case(model, theta, reference_design)
     L = pls.solve(D, theta).L.to_sparse().toarray()
     A = dense_A(D, theta)
     assert L.shape == (D.q, D.q)
@@ -155,9 +159,7 @@ def test_blocked_cholesky_factors_A(model, theta, reference_design):
 @pytest.mark.parametrize("model, theta", CHOLESKY_CASES,
                          ids=[f"{m}-{t}" for m, t in CHOLESKY_CASES])
 def test_triangular_solves(model, theta, reference_design):
-    fit = reference.lme4_fit(model, reml=False)
-    D = reference_design(fit)
-    theta = fit["theta"] if theta is None else theta
+    D, theta = cholesky_case(model, theta, reference_design)
     factor = pls.solve(D, theta).L
     L = factor.to_sparse().toarray()
     rng = np.random.default_rng(2015)
