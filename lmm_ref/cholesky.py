@@ -25,6 +25,30 @@ import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 
+# Dense kernels.  These matrices are small (p x p, or the few hundred rows of the later
+# terms) and are factorised and solved with thousands of times per fit, so LAPACK is
+# called directly: SciPy's wrappers check and convert their arguments first, which
+# takes longer than factorising a 2 x 2 matrix.
+_potrf, _trtrs = la.get_lapack_funcs(("potrf", "trtrs"), dtype=np.float64)
+
+
+def cholesky(M, lower):
+    """The Cholesky factor of the symmetric positive definite M, lower or upper."""
+    factor, info = _potrf(M, lower=lower, clean=1)
+    if info != 0:
+        raise la.LinAlgError(f"the {info}-th leading minor is not positive definite")
+    return factor
+
+
+def solve_triangular(T, B, lower, transpose=False):
+    """T^{-1} B, or T'^{-1} B, for a triangular T."""
+    if T.shape[0] == 0:
+        return np.array(B, dtype=float)
+    X, info = _trtrs(T, B, lower=lower, trans=int(transpose))
+    if info != 0:
+        raise la.LinAlgError(f"the triangular matrix is singular ({info})")
+    return X
+
 
 def _block_diagonal(blocks):
     """Sparse (CSR) block-diagonal matrix from an array of shape (l, p, p)."""
@@ -41,6 +65,26 @@ def _block_diagonal_pattern(l, p):
     return indices, np.arange(0, l * p * p + 1, p)
 
 
+def level_blocks(P, Q, p):
+    """The diagonal p x p blocks of P'Q, one per level: [j, x, y] = sum_r P[r, jp+x] Q[r, jp+y].
+
+    The columns of P and Q are a term's random effects, level by level (p per level).
+    One of P, Q may be sparse; then only its non-zeros are visited.
+    """
+    if sp.issparse(P) or sp.issparse(Q):
+        sparse, dense, swap = (P, Q, False) if sp.issparse(P) else (Q, P, True)
+        sparse = sp.csc_matrix(sparse)
+        blocks = np.empty((sparse.shape[1] // p, p, p))
+        for x in range(p):
+            for y in range(p):
+                a, b = (y, x) if swap else (x, y)
+                product = sparse[:, a::p].multiply(dense[:, b::p])
+                blocks[:, x, y] = np.asarray(product.sum(axis=0)).ravel()
+        return blocks
+    rows = P.shape[0]
+    return np.einsum("rjx,rjy->jxy", P.reshape(rows, -1, p), Q.reshape(rows, -1, p))
+
+
 class BlockedCholesky:
     """L, the lower Cholesky factor of A = [[A11, A21'], [A21, A22]] (see module doc).
 
@@ -51,8 +95,12 @@ class BlockedCholesky:
     def __init__(self, A11_blocks, A21=None, A22=None):
         self.l1, self.p1, _ = A11_blocks.shape
         self.q1 = self.l1 * self.p1
-        self.L11_blocks = np.linalg.cholesky(A11_blocks)
-        self._L11_inv_blocks = np.linalg.inv(self.L11_blocks)
+        if self.p1 == 1:  # scalar blocks: NumPy's batched routines would cost 20x more
+            self.L11_blocks = np.sqrt(A11_blocks)
+            self._L11_inv_blocks = 1.0 / self.L11_blocks
+        else:
+            self.L11_blocks = np.linalg.cholesky(A11_blocks)
+            self._L11_inv_blocks = np.linalg.inv(self.L11_blocks)
         self.has_rest = A22 is not None and A22.size > 0  # more than one term?
         if self.has_rest:
             if sp.issparse(A21):
@@ -62,7 +110,7 @@ class BlockedCholesky:
                 self.L21 = self._apply_L11_inv(A21.T).T
                 L21_L21t = self.L21 @ self.L21.T
             S22 = A22 - L21_L21t
-            self.L22 = la.cholesky(S22, lower=True, check_finite=False)
+            self.L22 = cholesky(S22, lower=True)
         else:
             self.L21, self.L22 = None, np.zeros((0, 0))
 
@@ -83,8 +131,7 @@ class BlockedCholesky:
         X1 = self._apply_L11_inv(B[: self.q1])
         if not self.has_rest:
             return X1
-        X2 = la.solve_triangular(self.L22, B[self.q1:] - self.L21 @ X1, lower=True,
-                                 check_finite=False)
+        X2 = solve_triangular(self.L22, B[self.q1:] - self.L21 @ X1, lower=True)
         return np.concatenate([X1, X2])
 
     def solve_Lt(self, B):
@@ -92,8 +139,7 @@ class BlockedCholesky:
         B = np.asarray(B, dtype=float)
         if not self.has_rest:
             return self._apply_L11_inv(B, transpose=True)
-        X2 = la.solve_triangular(self.L22, B[self.q1:], lower=True, trans="T",
-                                 check_finite=False)
+        X2 = solve_triangular(self.L22, B[self.q1:], lower=True, transpose=True)
         X1 = self._apply_L11_inv(B[: self.q1] - self.L21.T @ X2, transpose=True)
         return np.concatenate([X1, X2])
 
@@ -102,6 +148,31 @@ class BlockedCholesky:
         inverse = self._L11_inv_blocks.transpose(0, 2, 1) if transpose else self._L11_inv_blocks
         shaped = B.reshape(self.l1, self.p1, -1)
         return np.matmul(inverse, shaped).reshape(B.shape)
+
+    def inverse_blocks(self):
+        """The blocks of Y = A^{-1} that the gradient needs (chapter 6, eq-grad-Y).
+
+        From A^{-1} = L^{-T} L^{-1}, with N = L21 L11^{-1} and Y22 = (L22 L22')^{-1}:
+
+            Y22,    Y21 = -Y22 N,    Y11 = L11^{-T} L11^{-1} - N' Y21,
+
+        of which only the l_1 diagonal p_1 x p_1 blocks of Y11 are formed (Z_1'Z_1 is block
+        diagonal, so the gradient never meets the others).  Returns (Y11_blocks, Y21, Y22);
+        the last two are None for a single term.  Y21 and Y22 are dense: (q - q_1) x q
+        numbers, for InstEval 4.7 million.
+        """
+        Y11 = np.matmul(self._L11_inv_blocks.transpose(0, 2, 1), self._L11_inv_blocks)
+        if not self.has_rest:
+            return Y11, None, None
+        L22_inv = solve_triangular(self.L22, np.eye(self.L22.shape[0]), lower=True)
+        Y22 = L22_inv.T @ L22_inv
+        if sp.issparse(self.L21):
+            N = self.L21 @ _block_diagonal(self._L11_inv_blocks)
+            Y21 = -np.asarray((N.T @ Y22).T)
+        else:
+            N = self._apply_L11_inv(self.L21.T, transpose=True).T
+            Y21 = -Y22 @ N
+        return Y11 - level_blocks(N, Y21, self.p1), Y21, Y22
 
     def to_sparse(self):
         """The whole factor L as a sparse q x q matrix (for pictures and checks)."""

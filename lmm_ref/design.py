@@ -207,6 +207,11 @@ class Design:
         return sp.hstack([term.Z for term in self.terms], format="csc")
 
     @cached_property
+    def Zt(self):
+        """Z', kept because building SciPy's transpose costs more than a small product."""
+        return self.Z.T.tocsr()
+
+    @cached_property
     def theta_lower(self):
         return np.concatenate([term.theta_lower for term in self.terms])
 
@@ -258,15 +263,16 @@ def build(formula, data):
         )
     if len(data) == 0:
         raise DataError("the data has no rows; there is nothing to fit")
-    used = _used_columns(parsed, data)
+    expressions = _Expressions(data)
+    used = _used_columns(parsed, data, expressions)
     data = _drop_incomplete_rows(data, used)
     data = _drop_unused_categories(data, used)
+    expressions.data = data
     y = _response(parsed, data)
-    X, X_names = _fixed_matrix(parsed, data)
+    X, X_names = expressions.model_matrix(parsed.fixed, "fixed part")
     X, X_names, dropped = _drop_aliased_columns(X, X_names)
     _check_fixed_effects(X_names, dropped, len(y))
-    evaluated = {}  # model matrices by expression: (1 | a) + (1 | b) needs '1' once
-    terms = [_random_term(term, data, evaluated) for term in parsed.random]
+    terms = [_random_term(term, data, expressions) for term in parsed.random]
     # lme4 orders terms by decreasing number of levels; sorted() is stable on ties.
     terms = sorted(terms, key=lambda term: -term.n_levels)
     _check_identifiable(terms, len(y))
@@ -289,21 +295,47 @@ def _quote_keywords(expr, data):
     return re.sub(r"(?<![`\w.])[A-Za-z_]\w*(?![`\w])", quote, expr)
 
 
-def _variables(expr, data, where):
-    try:
-        return set(formulaic.Formula(_quote_keywords(expr, data)).required_variables)
-    except Exception as error:  # formulaic's parse errors have several classes
-        raise FormulaError(f"cannot read the {where} {expr!r}: {error}") from None
+class _Expressions:
+    """Formula expressions parsed once and evaluated once per build.
+
+    The fixed part and the random terms often share an expression ('Days' in
+    'Reaction ~ Days + (Days | Subject)', '1' in '(1 | a) + (1 | b)'), and formulaic's
+    parsing and evaluation cost more than everything else in `build`.
+    """
+
+    def __init__(self, data):
+        self.data = data  # replaced by the cleaned data before any evaluation
+        self._parsed, self._matrices = {}, {}
+
+    def parse(self, expr, where):
+        if expr not in self._parsed:
+            try:
+                self._parsed[expr] = formulaic.Formula(_quote_keywords(expr, self.data))
+            except Exception as error:  # formulaic's parse errors have several classes
+                raise FormulaError(f"cannot read the {where} {expr!r}: {error}") from None
+        return self._parsed[expr]
+
+    def variables(self, expr, where):
+        return set(self.parse(expr, where).required_variables)
+
+    def model_matrix(self, expr, where):
+        """(matrix, column names) of expr on the data; evaluated once per expression."""
+        if expr not in self._matrices:
+            self._matrices[expr] = _model_matrix(self.parse(expr, where), self.data, expr, where)
+        return self._matrices[expr]
 
 
-def _used_columns(parsed, data):
+def _used_columns(parsed, data, expressions):
     """Every data column the formula uses, checked to exist, in formula order."""
     groups = [(column, str(term)) for term in parsed.random for column in term.group_columns]
+    response = ({parsed.response} if parsed.response in data.columns
+                else expressions.variables(parsed.response, "response"))
     wanted = (
-        [(v, f"response {parsed.response!r}") for v in _variables(parsed.response, data, "response")]
-        + [(v, f"fixed-effects term {parsed.fixed!r}") for v in sorted(_variables(parsed.fixed, data, "fixed part"))]
+        [(v, f"response {parsed.response!r}") for v in response]
+        + [(v, f"fixed-effects term {parsed.fixed!r}")
+           for v in sorted(expressions.variables(parsed.fixed, "fixed part"))]
         + [(v, f"random-effects term {term}") for term in parsed.random
-           for v in sorted(_variables(term.expr, data, "random-effects term"))]
+           for v in sorted(expressions.variables(term.expr, "random-effects term"))]
         + [(column.strip("`"), f"grouping factor of {where}") for column, where in groups]
     )
     for column, where in wanted:
@@ -321,14 +353,15 @@ def _used_columns(parsed, data):
 
 
 def _drop_incomplete_rows(data, used):
-    """Drop rows with NaN, None, NA or +-inf in a used column, with a warning."""
-    bad = pd.Series(False, index=data.index)
+    """The used columns, without rows with NaN, None, NA or +-inf in any of them (warned)."""
+    data = data[used]  # a new frame: later steps may replace its columns
+    bad = np.zeros(len(data), dtype=bool)
     culprits = []
     for column in used:
         values = data[column]
-        missing = values.isna()
+        missing = values.isna().to_numpy().copy()
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            missing |= np.isinf(values.astype(float))
+            missing |= np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
         if missing.any():
             culprits.append(f"{column} ({int(missing.sum())})")
         bad |= missing
@@ -337,13 +370,14 @@ def _drop_incomplete_rows(data, used):
             f"dropped {int(bad.sum())} of {len(data)} rows with missing or infinite values "
             f"in: {', '.join(culprits)}"
         )
-    data = data.loc[~bad]
+        data = data.loc[~bad]
     if len(data) == 0:
         raise DataError(
             "no rows are left after dropping rows with missing values in "
             + ", ".join(culprits)
         )
-    return data.reset_index(drop=True)
+    data.index = pd.RangeIndex(len(data))
+    return data
 
 
 def _drop_unused_categories(data, used):
@@ -393,9 +427,9 @@ def _response(parsed, data):
     return y
 
 
-def _model_matrix(expr, data, where):
+def _model_matrix(formula, data, expr, where):
     try:
-        matrix = formulaic.model_matrix(_quote_keywords(expr, data), data, na_action="raise")
+        matrix = formulaic.model_matrix(formula, data, na_action="raise")
     except Exception as error:
         raise FormulaError(f"cannot evaluate the {where} {expr!r}: {error}") from None
     names = ["(Intercept)" if name == "Intercept" else name for name in matrix.columns]
@@ -415,10 +449,6 @@ def _check_squares_finite(values, where):
             "for their sum of squares to be represented in floating point; rescale them, "
             "e.g. divide by a power of ten"
         )
-
-
-def _fixed_matrix(parsed, data):
-    return _model_matrix(parsed.fixed, data, "fixed part")
 
 
 def _drop_aliased_columns(X, names):
@@ -488,10 +518,8 @@ def _grouping_factor(term, data):
     return np.searchsorted(used, codes), pd.Index([levels[k] for k in used], name=term.group)
 
 
-def _random_term(term, data, evaluated):
-    if term.expr not in evaluated:
-        evaluated[term.expr] = _model_matrix(term.expr, data, f"random-effects term {term}:")
-    X_i, columns = evaluated[term.expr]
+def _random_term(term, data, expressions):
+    X_i, columns = expressions.model_matrix(term.expr, f"random-effects term {term}:")
     if X_i.shape[1] == 0:
         raise FormulaError(f"the random-effects term {term} has no columns; use (1 | g) for an intercept")
     codes, levels = _grouping_factor(term, data)

@@ -58,7 +58,7 @@ class OptimizerRecord:
     evaluations: int
     path: list  # (theta, criterion) at every evaluation, in order
     message: str
-    gradient: np.ndarray  # finite-difference gradient at theta-hat (interior parameters)
+    gradient: np.ndarray  # gradient at theta-hat (interior parameters)
     scaled_gradient: np.ndarray  # R^{-T} g with H = R'R: |.|^2 is the Newton decrement
     warnings: list = field(default_factory=list)
 
@@ -128,7 +128,7 @@ def fit(formula, data, reml=True, method="L-BFGS-B", start=None, data_name=""):
     design = build(formula, data)
     # The optimiser works on phi = theta / scale (scale is 1 for well-scaled columns).
     scale = theta_scale(design)
-    criterion = _criterion(design, reml, scale)
+    criterion = Criterion(design, reml, scale)
     if start is None:
         start = design.theta_start  # T_i = I, in the rescaled units
     else:
@@ -151,7 +151,7 @@ def _optimise(criterion, start, design, method):
     """
     lower = design.theta_lower
     phi, record = minimise(criterion, start, lower, method)
-    if not np.isfinite(criterion(phi)):  # inf everywhere it looked: see `_criterion`
+    if not np.isfinite(criterion(phi)):  # inf everywhere it looked: see `Criterion`
         raise DataError(
             "the criterion cannot be evaluated at any theta tried: the fixed-effects columns "
             f"({', '.join(design.X_names)}) are too close to linear dependence, among "
@@ -194,31 +194,49 @@ def theta_scale(design):
     return np.concatenate(factors)
 
 
-def _criterion(design, reml, scale=1.0):
+class Criterion:
     """phi -> d_R(theta) (eq-profiled-reml) or d(theta) (eq-profiled-deviance), theta = scale * phi.
 
+    Calling it gives the value; `value_and_gradient` adds the exact gradient
+    (`lmm_ref.gradient`), which L-BFGS-B and the convergence check use.
     At a theta so extreme that rounding makes X'X - R_ZX'R_ZX lose its positive
     definiteness (an optimiser's wild step to T_i entries of 1e12, say), the value is
     +inf, so that the optimiser backs off: d grows without bound with theta, so no
     minimum is out there.
     """
-    def criterion(phi):
+
+    def __init__(self, design, reml, scale=1.0):
+        self.design, self.reml, self.scale = design, reml, scale
+
+    def __call__(self, phi):
         try:
-            return profile.objective(design, scale * phi, reml)
+            return profile.objective(self.design, self.scale * phi, self.reml)
         except la.LinAlgError:
             return np.inf
-    return criterion
+
+    def value_and_gradient(self, phi):
+        try:
+            value, gradient = profile.objective_and_gradient(self.design, self.scale * phi,
+                                                             self.reml)
+        except la.LinAlgError:
+            return np.inf, np.zeros_like(phi)
+        return value, self.scale * gradient  # chain rule: d/dphi = scale * d/dtheta
 
 
 def minimise(criterion, start, lower, method="L-BFGS-B"):
-    """Minimise criterion(theta) subject to theta >= lower, recording the path."""
+    """Minimise criterion(theta) subject to theta >= lower, recording the path.
+
+    L-BFGS-B uses the exact gradient when the criterion has one (a `Criterion` does),
+    and SciPy's forward differences otherwise.
+    """
     if method not in OPTIMIZERS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(OPTIMIZERS)}")
     path = []
+    with_gradient = method == "L-BFGS-B" and hasattr(criterion, "value_and_gradient")
 
     def recorded(theta):
-        value = criterion(theta)
-        path.append((np.array(theta, dtype=float), value))
+        value = criterion.value_and_gradient(theta) if with_gradient else criterion(theta)
+        path.append((np.array(theta, dtype=float), value[0] if with_gradient else value))
         return value
 
     bounds = Bounds(lower, np.full_like(lower, np.inf))
@@ -230,11 +248,11 @@ def minimise(criterion, start, lower, method="L-BFGS-B"):
         "L-BFGS-B": {"ftol": 1e-12, "gtol": 1e-6},
         "Powell": {"xtol": 1e-8, "ftol": 1e-12},
     }[method]
-    # inf - inf in a finite difference next to an unevaluable theta (see `_criterion`)
+    # inf - inf in a finite difference next to an unevaluable theta (see `Criterion`)
     # is harmless: the optimiser backs off.  Not worth a RuntimeWarning to the user.
     with np.errstate(invalid="ignore"):
         result = minimize(recorded, np.asarray(start, dtype=float), method=method,
-                          bounds=bounds, options=options)
+                          jac=with_gradient or None, bounds=bounds, options=options)
     best = min(path, key=lambda point: point[1])  # never return worse than seen
     record = OptimizerRecord(method=method, evaluations=len(path), path=path,
                              message=str(result.message), gradient=np.array([]),
@@ -337,6 +355,29 @@ def finite_difference_derivatives(criterion, theta, free, step=1e-4):
     return gradient, hessian
 
 
+def derivatives(criterion, theta, free, step=1e-4):
+    """Gradient and Hessian over the `free` parameters.
+
+    With the exact gradient (a `Criterion`), the Hessian is its forward difference,
+    symmetrised: k + 1 gradients for k parameters.  Otherwise both come from
+    `finite_difference_derivatives`.
+    """
+    if not hasattr(criterion, "value_and_gradient"):
+        return finite_difference_derivatives(criterion, theta, free, step)
+    index = np.flatnonzero(free)
+    h = step * np.maximum(np.abs(theta[index]), 1.0)
+
+    def gradient_at(shift):
+        point = theta.copy()
+        point[index] += shift
+        return criterion.value_and_gradient(point)[1][index]
+
+    gradient = gradient_at(np.zeros(len(index)))
+    hessian = np.column_stack([(gradient_at(h[a] * e) - gradient) / h[a]
+                               for a, e in enumerate(np.eye(len(index)))])
+    return gradient, 0.5 * (hessian + hessian.T)
+
+
 def _check_convergence(criterion, theta, lower, record, announce=True):
     """Is the gradient flat at theta-hat? Checked on the parameters off the boundary.
 
@@ -350,7 +391,7 @@ def _check_convergence(criterion, theta, lower, record, announce=True):
     free = ~(np.isfinite(lower) & (theta - lower < BOUNDARY_TOL))
     if not free.any():
         return
-    gradient, hessian = finite_difference_derivatives(criterion, theta, free)
+    gradient, hessian = derivatives(criterion, theta, free)
     record.gradient = gradient
     try:
         scaled = la.solve_triangular(la.cholesky(hessian, lower=False), gradient, trans="T")

@@ -23,12 +23,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import scipy.linalg as la
 import scipy.sparse as sp
 
-from .cholesky import BlockedCholesky
+from .cholesky import BlockedCholesky, cholesky, solve_triangular
 from .design import LambdaTemplate
-
 
 # Above this many entries in Z_2'Z_1, the blocks of the other terms are kept sparse.
 # Below it, dense arrays are faster: SciPy's sparse matrices cost tens of microseconds
@@ -80,8 +78,7 @@ def _apply_blocks(terms, blocks, B):
         if p == 1:  # a scalar term: I kron T_i is the number T_i times I
             pieces.append(M[0, 0] * rows)
         else:
-            shaped = rows.reshape(l, p, -1)
-            pieces.append(np.einsum("ij,ljm->lim", M, shaped).reshape(rows.shape))
+            pieces.append((M @ rows.reshape(l, p, -1)).reshape(rows.shape))  # M on each level
         start += l * p
     return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
@@ -97,6 +94,7 @@ class PLSSolution:
     beta: np.ndarray
     u: np.ndarray
     b: np.ndarray
+    residual: np.ndarray  # e = y - X beta - Z b
     r2: float
     penalty: float  # ||u||^2, the part of r^2 that the random effects pay
 
@@ -133,17 +131,17 @@ def solve(design, theta):
 
     L = BlockedCholesky(*_A_blocks(terms, pieces, Ts, products))          # eq-L
     R_ZX = L.solve_L(Lambda_t_times(terms, Ts, products.ZtX))            # eq-RZX
-    R_X = la.cholesky(products.XtX - R_ZX.T @ R_ZX, check_finite=False)  # eq-RX
+    R_X = cholesky(products.XtX - R_ZX.T @ R_ZX, lower=False)           # eq-RX
     c_u = L.solve_L(Lambda_t_times(terms, Ts, products.Zty))             # eq-c
-    c_beta = la.solve_triangular(R_X, products.Xty - R_ZX.T @ c_u, trans="T", check_finite=False)
-    beta = la.solve_triangular(R_X, c_beta, check_finite=False)          # eq-back
+    c_beta = solve_triangular(R_X, products.Xty - R_ZX.T @ c_u, lower=False, transpose=True)
+    beta = solve_triangular(R_X, c_beta, lower=False)                    # eq-back
     u = L.solve_Lt(c_u - R_ZX @ beta)
     b = Lambda_times(terms, Ts, u)
     residual = design.y - design.X @ beta - design.Z @ b
     penalty = float(u @ u)
     r2 = float(residual @ residual) + penalty                             # eq-prss
     return PLSSolution(theta=np.asarray(theta, dtype=float), L=L, R_ZX=R_ZX, R_X=R_X,
-                       beta=beta, u=u, b=b, r2=r2, penalty=penalty)
+                       beta=beta, u=u, b=b, residual=residual, r2=r2, penalty=penalty)
 
 
 def _cross_products(design):
@@ -156,7 +154,7 @@ def _cross_products(design):
 def _A_blocks(terms, pieces, Ts, products):
     """The blocks A11 (as l_1 small blocks), A21 and A22 of A = Lambda'Z'Z Lambda + I."""
     T1 = Ts[0]
-    A11 = np.einsum("ji,ljk,km->lim", T1, products.D1, T1) + np.eye(T1.shape[0])
+    A11 = T1.T @ products.D1 @ T1 + np.eye(T1.shape[0])   # T_1' (Z_1'Z_1)_jj T_1 + I, each j
     if len(terms) == 1:
         return A11, None, None
     first, rest = terms[:1], terms[1:]

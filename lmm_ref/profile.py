@@ -20,7 +20,7 @@ Both are lme4's values: `deviance(fm)` for ML and `REMLcrit(fm)` for REML.
 
 import numpy as np
 
-from . import pls
+from . import gradient, pls
 
 
 def deviance_at(solution, n, beta, sigma):
@@ -48,7 +48,16 @@ def sigma_hat(solution, n, p, reml):
 
 def objective(design, theta, reml=True):
     """The criterion a fit minimises over theta: d_R(theta) if reml, else d(theta)."""
+    return _criterion_at(pls.solve(design, theta), design, reml)
+
+
+def objective_and_gradient(design, theta, reml=True):
+    """The criterion and its exact gradient in theta (`lmm_ref.gradient`)."""
     solution = pls.solve(design, theta)
+    return _criterion_at(solution, design, reml), gradient.gradient(design, solution, reml)
+
+
+def _criterion_at(solution, design, reml):
     if reml:
         return reml_criterion(solution, design.n, design.p)
     return deviance(solution, design.n)

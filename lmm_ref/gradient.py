@@ -1,0 +1,101 @@
+"""The exact gradient of the profiled criteria d(theta) and d_R(theta) (chapter 6).
+
+Each theta_k is one entry (a, b) of one T_i, so dLambda/dtheta_k = E_k, the matrix
+I kron e_a e_b' in term i's diagonal block.  With A = Lambda'Z'Z Lambda + I = L L', the
+residual e = y - X beta-hat - Z Lambda u-tilde, C = A^{-1} Lambda'Z'X = L^{-T} R_ZX (the
+conditional modes of X's columns) and F = Z'(X - Z Lambda C), the three pieces are
+
+    d log|L|^2  / dT_i[a, b] =  2 sum_j [A^{-1} Lambda'Z'Z]_{(j,b),(j,a)}     (eq-grad-logdet)
+    d r^2       / dT_i[a, b] = -2 sum_j [Z'e]_{(j,a)} u_{(j,b)}                (eq-grad-r2)
+    d log|R_X|^2 / dT_i[a, b] = -2 sum_j [F (R_X'R_X)^{-1} C']_{(j,a),(j,b)}   (eq-grad-RX)
+
+where (j, a) is row a of level j in term i's block.  So
+
+    d d(theta)   = d log|L|^2 + n / r^2 d r^2                         (ML)
+    d d_R(theta) = d log|L|^2 + d log|R_X|^2 + (n - p) / r^2 d r^2    (REML).
+
+The first needs A^{-1} only where Lambda'Z'Z can be non-zero, that is on A's block
+pattern, which `BlockedCholesky.inverse_blocks` supplies; the other two need vectors and
+n x p matrices.  One gradient costs about as much as one evaluation of the criterion.
+"""
+
+import numpy as np
+
+from . import pls
+from .cholesky import level_blocks, solve_triangular
+from .design import _lower_triangle_columnwise
+
+
+def gradient(design, solution, reml):
+    """The gradient of d_R(theta) (reml) or d(theta) at `solution.theta`, lme4's order."""
+    terms = design.terms
+    pieces = design.split_theta(solution.theta)
+    Ts = [term.T(piece) for term, piece in zip(terms, pieces)]
+    dof = design.n - design.p if reml else design.n
+    G = _trace_blocks(design, pieces, Ts, solution.L)
+    eu = _term_sums(terms, design.Zt @ solution.residual, solution.u)
+    dT = [2.0 * G_i.T - 2.0 * dof / solution.r2 * eu_i                # eq-grad-logdet, eq-grad-r2
+          for G_i, eu_i in zip(G, eu)]
+    if reml:
+        C = solution.L.solve_Lt(solution.R_ZX)                           # A^{-1} Lambda'Z'X
+        F = design.Zt @ (design.X - design.Z @ pls.Lambda_times(terms, Ts, C))
+        R_X = solution.R_X
+        C_Pinv = solve_triangular(R_X, solve_triangular(R_X, C.T, False, True), False).T
+        dT = [d - 2.0 * fc for d, fc in zip(dT, _term_sums(terms, F, C_Pinv))]  # eq-grad-RX
+    return np.concatenate([d[_lower_triangle_columnwise(term.p)] for d, term in zip(dT, terms)])
+
+
+def _term_sums(terms, P, Q):
+    """For each term, the p_i x p_i matrix sum_j P_(j,a)' Q_(j,b) over its levels j.
+
+    P and Q have q rows (vectors are one column); row (j, a) of term i is its effect a
+    of level j.
+    """
+    P, Q = P.reshape(len(P), -1), Q.reshape(len(Q), -1)
+    sums, start = [], 0
+    for term in terms:
+        rows = slice(start, start + term.q)
+        shape = (term.n_levels, term.p, -1)
+        sums.append(np.einsum("jam,jbm->ab", P[rows].reshape(shape), Q[rows].reshape(shape)))
+        start += term.q
+    return sums
+
+
+def _trace_blocks(design, pieces, Ts, L):
+    """G_i[x, y] = sum_j [A^{-1} Lambda'Z'Z]_{(j,x),(j,y)} for each term i (eq-grad-logdet).
+
+    Row (j, x) of A^{-1} meets column (j, y) of Q = Lambda'Z'Z only where Q is non-zero,
+    so with Y = A^{-1} in blocks (see `BlockedCholesky.inverse_blocks`):
+    G_1 = sum_j Y11_jj Q11_jj + (Y21 against Q21), and for a later term, its columns of
+    Y12 against Q12 plus its columns of Y22 against Q22.
+    """
+    products = pls._cross_products(design)
+    terms = design.terms
+    Y11, Y21, Y22 = L.inverse_blocks()
+    Q11 = np.einsum("ba,jbc->jac", Ts[0], products.D1)               # T_1' (Z_1'Z_1)_jj
+    G = [np.einsum("jxz,jzy->xy", Y11, Q11)]
+    if len(terms) == 1:
+        return G
+    Q21, Q12, Q22 = _Q_off_diagonal(design, pieces, Ts, products)
+    G[0] = G[0] + level_blocks(Y21, Q21, terms[0].p).sum(axis=0)
+    start = 0
+    for term in terms[1:]:
+        cols = slice(start, start + term.q)
+        G.append(level_blocks(Y21[cols].T, Q12[:, cols], term.p).sum(axis=0)
+                 + level_blocks(Y22[:, cols], Q22[:, cols], term.p).sum(axis=0))
+        start += term.q
+    return G
+
+
+def _Q_off_diagonal(design, pieces, Ts, products):
+    """Q21 = Lambda_2'Z_2'Z_1, Q12 = Lambda_1'Z_1'Z_2 and Q22 = Lambda_2'Z_2'Z_2."""
+    first, rest = design.terms[:1], design.terms[1:]
+    if products.sparse:
+        Lambda1 = first[0].Lambda(pieces[0])
+        Lambda2 = products.Lambda_rest(np.concatenate(pieces[1:]))
+        return (Lambda2.T @ products.Z2tZ1, (Lambda1.T @ products.Z2tZ1.T).tocsc(),
+                (Lambda2.T @ products.Z2tZ2).tocsc())
+    return (pls.Lambda_t_times(rest, Ts[1:], products.Z2tZ1),
+            pls.Lambda_t_times(first, Ts[:1], products.Z2tZ1.T),
+            pls.Lambda_t_times(rest, Ts[1:], products.Z2tZ2))
+
