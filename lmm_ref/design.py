@@ -207,11 +207,6 @@ class Design:
         return sp.hstack([term.Z for term in self.terms], format="csc")
 
     @cached_property
-    def Zt(self):
-        """Z', kept because building SciPy's transpose costs more than a small product."""
-        return self.Z.T.tocsr()
-
-    @cached_property
     def theta_lower(self):
         return np.concatenate([term.theta_lower for term in self.terms])
 

@@ -28,20 +28,22 @@ from .design import _lower_triangle_columnwise
 
 def gradient(design, solution, reml):
     """The gradient of d_R(theta) (reml) or d(theta) at `solution.theta`, lme4's order."""
+    products = pls._cross_products(design)
     terms = design.terms
     pieces = design.split_theta(solution.theta)
     Ts = [term.T(piece) for term, piece in zip(terms, pieces)]
     dof = design.n - design.p if reml else design.n
-    G = _trace_blocks(design, pieces, Ts, solution.L)
-    eu = _term_sums(terms, design.Zt @ solution.residual, solution.u)
-    dT = [2.0 * G_i.T - 2.0 * dof / solution.r2 * eu_i                # eq-grad-logdet, eq-grad-r2
-          for G_i, eu_i in zip(G, eu)]
+    # The sums over levels in eq-grad-r2 and eq-grad-RX, side by side as columns:
+    # [Z'e, F] against [(dof / r^2) u, C (R_X'R_X)^{-1}].
+    left, right = [products.Zt @ solution.residual], [dof / solution.r2 * solution.u]
     if reml:
         C = solution.L.solve_Lt(solution.R_ZX)                           # A^{-1} Lambda'Z'X
-        F = design.Zt @ (design.X - design.Z @ pls.Lambda_times(terms, Ts, C))
+        left.append(products.Zt @ (design.X - products.Z @ pls.Lambda_times(terms, Ts, C)))
         R_X = solution.R_X
-        C_Pinv = solve_triangular(R_X, solve_triangular(R_X, C.T, False, True), False).T
-        dT = [d - 2.0 * fc for d, fc in zip(dT, _term_sums(terms, F, C_Pinv))]  # eq-grad-RX
+        right.append(solve_triangular(R_X, solve_triangular(R_X, C.T, False, True), False).T)
+    sums = _term_sums(terms, np.column_stack(left), np.column_stack(right))
+    G = _trace_blocks(design, pieces, Ts, solution.L)
+    dT = [2.0 * G_i.T - 2.0 * s_i for G_i, s_i in zip(G, sums)]   # eq-grad-logdet, -r2, -RX
     return np.concatenate([d[_lower_triangle_columnwise(term.p)] for d, term in zip(dT, terms)])
 
 

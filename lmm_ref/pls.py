@@ -32,6 +32,9 @@ from .design import LambdaTemplate
 # Below it, dense arrays are faster: SciPy's sparse matrices cost tens of microseconds
 # per operation however small they are.
 DENSE_LIMIT = 1_000_000
+# Z itself (for the residual, and the gradient's products) is kept dense up to this many
+# entries: the sleep study's 180 x 36 = 6,480, not a 2,000 x 280 design.
+DENSE_Z_LIMIT = 20_000
 
 
 class CrossProducts:
@@ -39,7 +42,8 @@ class CrossProducts:
 
     `D1` holds the l_1 diagonal blocks of Z_1' Z_1 (shape (l_1, p_1, p_1)); `Z2tZ1` and
     `Z2tZ2` the rows of the other terms (dense for small problems, sparse for large
-    ones: see `DENSE_LIMIT`); `ZtX`, `Zty`, `XtX`, `Xty` the rest.
+    ones: see `DENSE_LIMIT`); `ZtX`, `Zty`, `XtX`, `Xty` the rest; and `Z`, `Zt`, dense
+    if small (`DENSE_Z_LIMIT`), for the products with n-vectors.
     """
 
     def __init__(self, design):
@@ -56,6 +60,8 @@ class CrossProducts:
         self.Zty = np.asarray(Z.T @ y)
         self.XtX = X.T @ X
         self.Xty = X.T @ y
+        self.Z = Z.toarray() if Z.shape[0] * Z.shape[1] <= DENSE_Z_LIMIT else Z.tocsr()
+        self.Zt = self.Z.T if isinstance(self.Z, np.ndarray) else Z.T.tocsr()
         # Lambda_2 as a sparse matrix is needed only on the sparse path (see _A_blocks).
         self.Lambda_rest = LambdaTemplate(design.terms[1:]) if self.sparse else None
 
@@ -137,7 +143,7 @@ def solve(design, theta):
     beta = solve_triangular(R_X, c_beta, lower=False)                    # eq-back
     u = L.solve_Lt(c_u - R_ZX @ beta)
     b = Lambda_times(terms, Ts, u)
-    residual = design.y - design.X @ beta - design.Z @ b
+    residual = design.y - design.X @ beta - products.Z @ b
     penalty = float(u @ u)
     r2 = float(residual @ residual) + penalty                             # eq-prss
     return PLSSolution(theta=np.asarray(theta, dtype=float), L=L, R_ZX=R_ZX, R_X=R_X,
