@@ -424,10 +424,11 @@ def _response(parsed, data):
 
 def _model_matrix(formula, data, expr, where):
     try:
-        matrix = formulaic.model_matrix(formula, data, na_action="raise")
+        matrix = formulaic.model_matrix(formula, data, na_action="raise", output="numpy")
     except Exception as error:
         raise FormulaError(f"cannot evaluate the {where} {expr!r}: {error}") from None
-    names = ["(Intercept)" if name == "Intercept" else name for name in matrix.columns]
+    names = ["(Intercept)" if name == "Intercept" else name
+             for name in matrix.model_spec.column_names]
     matrix = np.asarray(matrix, dtype=float)
     for j, name in enumerate(names):
         _check_squares_finite(matrix[:, j], f"column {name!r} of the {where}")

@@ -5,8 +5,8 @@ Chapters 4 and 5 reduce the fit to a bounded minimisation over theta alone:
     theta-hat = argmin d_R(theta)  (REML)   or   argmin d(theta)  (ML),
     subject to theta_j >= 0 for the diagonal entries of every T_i.
 
-`fit` does that minimisation with L-BFGS-B, a bounded quasi-Newton method, on
-finite-difference gradients.  lme4 uses BOBYQA, a derivative-free trust-region method;
+`fit` does that minimisation with L-BFGS-B, a bounded quasi-Newton method, on the
+exact gradient (`lmm_ref.gradient`).  lme4 uses BOBYQA, a derivative-free trust-region method;
 SciPy's successor of it, COBYQA, reaches the same optima but spends far more time in
 its own bookkeeping than in evaluating the criterion (chapter 6 measures the choices),
 so it is offered, not the default.  After the minimisation `fit` steps back inside
@@ -210,14 +210,15 @@ class Criterion:
 
     def __call__(self, phi):
         try:
-            return profile.objective(self.design, self.scale * phi, self.reml)
+            return profile.objective(self.design, self.scale * np.asarray(phi, dtype=float),
+                                     self.reml)
         except la.LinAlgError:
             return np.inf
 
     def value_and_gradient(self, phi):
         try:
-            value, gradient = profile.objective_and_gradient(self.design, self.scale * phi,
-                                                             self.reml)
+            value, gradient = profile.objective_and_gradient(
+                self.design, self.scale * np.asarray(phi, dtype=float), self.reml)
         except la.LinAlgError:
             return np.inf, np.zeros_like(phi)
         return value, self.scale * gradient  # chain rule: d/dphi = scale * d/dtheta

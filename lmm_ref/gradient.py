@@ -16,7 +16,8 @@ where (j, a) is row a of level j in term i's block.  So
 
 The first needs A^{-1} only where Lambda'Z'Z can be non-zero, that is on A's block
 pattern, which `BlockedCholesky.inverse_blocks` supplies; the other two need vectors and
-n x p matrices.  One gradient costs about as much as one evaluation of the criterion.
+n x p matrices.  One gradient costs a small multiple of one evaluation of the criterion,
+whatever the number of parameters (finite differences cost one evaluation per parameter).
 """
 
 import numpy as np
