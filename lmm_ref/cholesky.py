@@ -156,18 +156,19 @@ class BlockedCholesky:
 
             Y22,    Y21 = -Y22 N,    Y11 = L11^{-T} L11^{-1} - N' Y21,
 
-        of which only the l_1 diagonal p_1 x p_1 blocks of Y11 are formed (Z_1'Z_1 is block
-        diagonal, so the gradient never meets the others).  Returns (Y11_blocks, Y21, Y22);
-        the last two are None for a single term.  Y21 and Y22 are dense: (q - q_1) x q
-        numbers, for InstEval 4.7 million.
+        of which only the l_1 diagonal p_1 x p_1 blocks of Y11 are formed (Z_1'Z_1
+        is block diagonal, so the gradient never meets the others).  Returns
+        (Y11_blocks, Y21, Y22); the last two are None for a single term.  Y21 and Y22
+        are dense: (q - q_1) x q numbers, for InstEval 4.7 million.
         """
-        Y11 = np.matmul(self._L11_inv_blocks.transpose(0, 2, 1), self._L11_inv_blocks)
+        L11_inv = self._L11_inv_blocks
+        Y11 = np.matmul(L11_inv.transpose(0, 2, 1), L11_inv)
         if not self.has_rest:
             return Y11, None, None
         L22_inv = solve_triangular(self.L22, np.eye(self.L22.shape[0]), lower=True)
         Y22 = L22_inv.T @ L22_inv
         if sp.issparse(self.L21):
-            N = self.L21 @ _block_diagonal(self._L11_inv_blocks)
+            N = self.L21 @ _block_diagonal(L11_inv)
             Y21 = -np.asarray((N.T @ Y22).T)
         else:
             N = self._apply_L11_inv(self.L21.T, transpose=True).T

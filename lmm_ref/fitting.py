@@ -132,7 +132,8 @@ def fit(formula, data, reml=True, method="L-BFGS-B", start=None, data_name=""):
     if start is None:
         start = design.theta_start  # T_i = I, in the rescaled units
     else:
-        start = np.concatenate(design.split_theta(start)) / scale  # split checks the length
+        # split_theta checks the length
+        start = np.concatenate(design.split_theta(start)) / scale
     phi, record = _optimise(criterion, start, design, method)
     record.path = [(scale * point, value) for point, value in record.path]
     # Singular in the optimiser's units: an SD of 1e-7 per micro-unit is no boundary.
@@ -231,14 +232,18 @@ def minimise(criterion, start, lower, method="L-BFGS-B"):
     and SciPy's forward differences otherwise.
     """
     if method not in OPTIMIZERS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(OPTIMIZERS)}")
+        raise ValueError(f"unknown method {method!r}; "
+                         f"choose one of {', '.join(OPTIMIZERS)}")
     path = []
     with_gradient = method == "L-BFGS-B" and hasattr(criterion, "value_and_gradient")
 
     def recorded(theta):
-        value = criterion.value_and_gradient(theta) if with_gradient else criterion(theta)
-        path.append((np.array(theta, dtype=float), value[0] if with_gradient else value))
-        return value
+        if with_gradient:
+            value, gradient = criterion.value_and_gradient(theta)
+        else:
+            value = criterion(theta)
+        path.append((np.array(theta, dtype=float), value))
+        return (value, gradient) if with_gradient else value
 
     bounds = Bounds(lower, np.full_like(lower, np.inf))
     options = {
@@ -395,7 +400,8 @@ def _check_convergence(criterion, theta, lower, record, announce=True):
     gradient, hessian = derivatives(criterion, theta, free)
     record.gradient = gradient
     try:
-        scaled = la.solve_triangular(la.cholesky(hessian, lower=False), gradient, trans="T")
+        R = la.cholesky(hessian, lower=False)
+        scaled = la.solve_triangular(R, gradient, trans="T")
     except la.LinAlgError:
         record.warnings.append(
             "the criterion is not curved upwards in every direction at the estimate "

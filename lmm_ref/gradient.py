@@ -34,18 +34,23 @@ def gradient(design, solution, reml):
     pieces = design.split_theta(solution.theta)
     Ts = [term.T(piece) for term, piece in zip(terms, pieces)]
     dof = design.n - design.p if reml else design.n
-    # The sums over levels in eq-grad-r2 and eq-grad-RX, side by side as columns:
+    # The sums over levels of eq-grad-r2 and eq-grad-RX, side by side as columns:
     # [Z'e, F] against [(dof / r^2) u, C (R_X'R_X)^{-1}].
-    left, right = [products.Zt @ solution.residual], [dof / solution.r2 * solution.u]
+    left = [products.Zt @ solution.residual]
+    right = [dof / solution.r2 * solution.u]
     if reml:
-        C = solution.L.solve_Lt(solution.R_ZX)                           # A^{-1} Lambda'Z'X
-        left.append(products.Zt @ (design.X - products.Z @ pls.Lambda_times(terms, Ts, C)))
+        C = solution.L.solve_Lt(solution.R_ZX)                    # A^{-1} Lambda'Z'X
+        ZLC = products.Z @ pls.Lambda_times(terms, Ts, C)
+        left.append(products.Zt @ (design.X - ZLC))               # F
         R_X = solution.R_X
-        right.append(solve_triangular(R_X, solve_triangular(R_X, C.T, False, True), False).T)
+        CtP = solve_triangular(R_X, solve_triangular(R_X, C.T, False, True), False)
+        right.append(CtP.T)                                       # C (R_X'R_X)^{-1}
     sums = _term_sums(terms, np.column_stack(left), np.column_stack(right))
     G = _trace_blocks(design, pieces, Ts, solution.L)
-    dT = [2.0 * G_i.T - 2.0 * s_i for G_i, s_i in zip(G, sums)]   # eq-grad-logdet, -r2, -RX
-    return np.concatenate([d[_lower_triangle_columnwise(term.p)] for d, term in zip(dT, terms)])
+    # eq-grad-logdet, and eq-grad-r2 and eq-grad-RX together, for each T_i[a, b]
+    dT = [2.0 * G_i.T - 2.0 * sums_i for G_i, sums_i in zip(G, sums)]
+    return np.concatenate([dT_i[_lower_triangle_columnwise(term.p)]
+                           for dT_i, term in zip(dT, terms)])
 
 
 def _term_sums(terms, P, Q):
