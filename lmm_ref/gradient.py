@@ -43,8 +43,8 @@ def gradient(design, solution, reml):
         ZLC = products.Z @ pls.Lambda_times(terms, Ts, C)
         left.append(products.Zt @ (design.X - ZLC))               # F
         R_X = solution.R_X
-        CtP = solve_triangular(R_X, solve_triangular(R_X, C.T, False, True), False)
-        right.append(CtP.T)                                       # C (R_X'R_X)^{-1}
+        Pinv_Ct = solve_triangular(R_X, solve_triangular(R_X, C.T, False, True), False)
+        right.append(Pinv_Ct.T)                                   # C (R_X'R_X)^{-1}
     sums = _term_sums(terms, np.column_stack(left), np.column_stack(right))
     G = _trace_blocks(design, pieces, Ts, solution.L)
     # eq-grad-logdet, and eq-grad-r2 and eq-grad-RX together, for each T_i[a, b]
@@ -54,7 +54,9 @@ def gradient(design, solution, reml):
 
 
 def _term_sums(terms, P, Q):
-    """For each term, the p_i x p_i matrix sum_j P_(j,a)' Q_(j,b) over its levels j.
+    """For each term, the p_i x p_i matrix S with S[a, b] = sum_j P_(j,a) . Q_(j,b),
+
+    the dot products of rows (j, a) of P and (j, b) of Q, summed over the term's levels j.
 
     P and Q have q rows (vectors are one column); row (j, a) of term i is its effect a
     of level j.
