@@ -152,7 +152,7 @@ def _optimise(criterion, start, design, method):
     """
     lower = design.theta_lower
     phi, record = minimise(criterion, start, lower, method)
-    if not np.isfinite(criterion(phi)):  # inf everywhere it looked: see `Criterion`
+    if not np.isfinite(min(value for _, value in record.path)):  # inf wherever it looked
         raise DataError(
             "the criterion cannot be evaluated at any theta tried: the fixed-effects columns "
             f"({', '.join(design.X_names)}) are too close to linear dependence, among "

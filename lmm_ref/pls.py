@@ -51,17 +51,18 @@ class CrossProducts:
         X, y = design.X, design.y
         self.D1 = np.zeros((first.n_levels, first.p, first.p))
         np.add.at(self.D1, first.codes, first.X[:, :, None] * first.X[:, None, :])
-        Z1, Z2 = Z[:, : first.q], Z[:, first.q:]
-        self.sparse = Z1.shape[1] * Z2.shape[1] > DENSE_LIMIT
-        as_stored = sp.csr_matrix if self.sparse else (lambda M: M.toarray())
-        self.Z2tZ1 = as_stored(Z2.T @ Z1)
-        self.Z2tZ2 = as_stored(Z2.T @ Z2)
-        self.ZtX = np.asarray(Z.T @ X)
-        self.Zty = np.asarray(Z.T @ y)
-        self.XtX = X.T @ X
-        self.Xty = X.T @ y
+        self.sparse = first.q * (Z.shape[1] - first.q) > DENSE_LIMIT
+        if len(design.terms) > 1:  # the rows of the other terms
+            Z1, Z2 = Z[:, : first.q], Z[:, first.q:]
+            as_stored = sp.csr_matrix if self.sparse else (lambda M: M.toarray())
+            self.Z2tZ1 = as_stored(Z2.T @ Z1)
+            self.Z2tZ2 = as_stored(Z2.T @ Z2)
         self.Z = Z.toarray() if Z.shape[0] * Z.shape[1] <= DENSE_Z_LIMIT else Z.tocsr()
         self.Zt = self.Z.T if isinstance(self.Z, np.ndarray) else Z.T.tocsr()
+        self.ZtX = np.asarray(self.Zt @ X)
+        self.Zty = np.asarray(self.Zt @ y)
+        self.XtX = X.T @ X
+        self.Xty = X.T @ y
         # Lambda_2 as a sparse matrix is needed only on the sparse path (see _A_blocks).
         self.Lambda_rest = LambdaTemplate(design.terms[1:]) if self.sparse else None
 

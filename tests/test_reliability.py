@@ -544,6 +544,7 @@ def test_an_unevaluable_criterion_is_a_data_error_not_a_linalg_error(sleep, monk
         raise np.linalg.LinAlgError("2-th leading minor of the array is not positive definite")
 
     monkeypatch.setattr(lmm_ref.profile, "objective", fails)
+    monkeypatch.setattr(lmm_ref.profile, "objective_and_gradient", fails)
     with pytest.raises(DataError, match=r"fixed-effects columns \(\(Intercept\), Days\) are too "
                                         r"close to linear dependence.*Centre covariates"):
         lmm_ref.fit(SLEEP, sleep)
