@@ -150,22 +150,25 @@ class BlockedCholesky:
         return np.matmul(inverse, shaped).reshape(B.shape)
 
     def inverse_blocks(self):
-        """The blocks of Y = A^{-1} that the gradient needs (chapter 6, eq-grad-Y).
+        """The blocks of Y = A^{-1} that the gradient needs (eq-grad-Y).
 
-        From A^{-1} = L^{-T} L^{-1}, with N = L21 L11^{-1} and Y22 = (L22 L22')^{-1}:
+        From A^{-1} = L^{-T} L^{-1}, with N = L21 L11^{-1} and
+        Y22 = (L22 L22')^{-1}:
 
             Y22,    Y21 = -Y22 N,    Y11 = L11^{-T} L11^{-1} - N' Y21,
 
-        of which only the l_1 diagonal p_1 x p_1 blocks of Y11 are formed (Z_1'Z_1
-        is block diagonal, so the gradient never meets the others).  Returns
-        (Y11_blocks, Y21, Y22); the last two are None for a single term.  Y21 and Y22
-        are dense: (q - q_1) x q numbers, for InstEval 4.7 million.
+        of which only the l_1 diagonal p_1 x p_1 blocks of Y11 are formed
+        (Z_1'Z_1 is block diagonal, so the gradient never meets the others).
+        Returns (Y11_blocks, Y21, Y22); the last two are None for a single
+        term.  Y21 and Y22 are dense: (q - q_1) x q numbers, for InstEval 4.7
+        million.
         """
         L11_inv = self._L11_inv_blocks
         Y11 = np.matmul(L11_inv.transpose(0, 2, 1), L11_inv)
         if not self.has_rest:
             return Y11, None, None
-        L22_inv = solve_triangular(self.L22, np.eye(self.L22.shape[0]), lower=True)
+        q2 = self.L22.shape[0]
+        L22_inv = solve_triangular(self.L22, np.eye(q2), lower=True)
         Y22 = L22_inv.T @ L22_inv
         if sp.issparse(self.L21):
             N = self.L21 @ _block_diagonal(L11_inv)

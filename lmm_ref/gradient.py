@@ -28,26 +28,29 @@ from .design import _lower_triangle_columnwise
 
 
 def gradient(design, solution, reml):
-    """The gradient of d_R(theta) (reml) or d(theta) at `solution.theta`, lme4's order."""
+    """The gradient of d_R(theta) (reml) or d(theta) at `solution.theta`.
+
+    One entry per entry of theta, in lme4's order.
+    """
     products = pls._cross_products(design)
     terms = design.terms
     pieces = design.split_theta(solution.theta)
     Ts = [term.T(piece) for term, piece in zip(terms, pieces)]
     dof = design.n - design.p if reml else design.n
-    # The sums over levels of eq-grad-r2 and eq-grad-RX, side by side as columns:
-    # [Z'e, F] against [(dof / r^2) u, C (R_X'R_X)^{-1}].
+    # The sums over levels of eq-grad-r2 and eq-grad-RX, side by side:
+    # columns [Z'e, F] against [(dof / r^2) u, C P^{-1}], P = R_X'R_X.
     left = [products.Zt @ solution.residual]
     right = [dof / solution.r2 * solution.u]
     if reml:
-        C = solution.L.solve_Lt(solution.R_ZX)                    # A^{-1} Lambda'Z'X
-        ZLC = products.Z @ pls.Lambda_times(terms, Ts, C)
-        left.append(products.Zt @ (design.X - ZLC))               # F
         R_X = solution.R_X
-        Pinv_Ct = solve_triangular(R_X, solve_triangular(R_X, C.T, False, True), False)
-        right.append(Pinv_Ct.T)                                   # C (R_X'R_X)^{-1}
+        C = solution.L.solve_Lt(solution.R_ZX)          # A^{-1} Lambda'Z'X
+        ZLC = products.Z @ pls.Lambda_times(terms, Ts, C)
+        left.append(products.Zt @ (design.X - ZLC))     # F
+        Ct = solve_triangular(R_X, C.T, lower=False, transpose=True)
+        right.append(solve_triangular(R_X, Ct, lower=False).T)  # C P^{-1}
     sums = _term_sums(terms, np.column_stack(left), np.column_stack(right))
     G = _trace_blocks(design, pieces, Ts, solution.L)
-    # eq-grad-logdet, and eq-grad-r2 and eq-grad-RX together, for each T_i[a, b]
+    # eq-grad-logdet, then eq-grad-r2 and eq-grad-RX, for each entry T_i[a, b]
     dT = [2.0 * G_i.T - 2.0 * sums_i for G_i, sums_i in zip(G, sums)]
     return np.concatenate([dT_i[_lower_triangle_columnwise(term.p)]
                            for dT_i, term in zip(dT, terms)])
