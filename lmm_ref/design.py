@@ -89,11 +89,7 @@ class ReTerm:
 
     def Lambda(self, theta_i):
         """Lambda_i = I_{l_i} kron T_i (sparse, block diagonal)."""
-        return self._Lambda_template(theta_i)
-
-    @cached_property
-    def _Lambda_template(self):
-        return LambdaTemplate([self])
+        return sp.kron(sp.identity(self.n_levels), self.T(theta_i), format="csc")
 
     @property
     def theta_lower(self):
@@ -235,12 +231,8 @@ class Design:
 
     def Lambda(self, theta):
         """Lambda_theta = blockdiag(I_{l_i} kron T_i), sparse q x q."""
-        self.split_theta(theta)  # checks the length
-        return self._Lambda_template(theta)
-
-    @cached_property
-    def _Lambda_template(self):
-        return LambdaTemplate(self.terms)
+        blocks = [term.Lambda(piece) for term, piece in zip(self.terms, self.split_theta(theta))]
+        return sp.block_diag(blocks, format="csc")
 
 
 def build(formula, data):
@@ -258,13 +250,12 @@ def build(formula, data):
         )
     if len(data) == 0:
         raise DataError("the data has no rows; there is nothing to fit")
-    expressions = _Expressions(data)
+    expressions = _Expressions(data.columns)
     used = _used_columns(parsed, data, expressions)
     data = _drop_incomplete_rows(data, used)
     data = _drop_unused_categories(data, used)
-    expressions.data = data
-    y = _response(parsed, data)
-    X, X_names = expressions.model_matrix(parsed.fixed, "fixed part")
+    y = _response(parsed, data, expressions)
+    X, X_names = expressions.model_matrix(parsed.fixed, f"fixed part {parsed.fixed!r}", data)
     X, X_names, dropped = _drop_aliased_columns(X, X_names)
     _check_fixed_effects(X_names, dropped, len(y))
     terms = [_random_term(term, data, expressions) for term in parsed.random]
@@ -282,11 +273,11 @@ def build(formula, data):
 # ---------------------------------------------------------------------------------------
 
 
-def _quote_keywords(expr, data):
+def _quote_keywords(expr, columns):
     """Backtick column names that are Python keywords so formulaic can read them."""
     def quote(match):
         name = match.group(0)
-        return f"`{name}`" if keyword.iskeyword(name) and name in data.columns else name
+        return f"`{name}`" if keyword.iskeyword(name) and name in columns else name
     return re.sub(r"(?<![`\w.])[A-Za-z_]\w*(?![`\w])", quote, expr)
 
 
@@ -298,25 +289,25 @@ class _Expressions:
     parsing and evaluation cost more than everything else in `build`.
     """
 
-    def __init__(self, data):
-        self.data = data  # replaced by the cleaned data before any evaluation
+    def __init__(self, columns):
+        self.columns = columns  # for quoting keyword column names
         self._parsed, self._matrices = {}, {}
 
     def parse(self, expr, where):
         if expr not in self._parsed:
             try:
-                self._parsed[expr] = formulaic.Formula(_quote_keywords(expr, self.data))
+                self._parsed[expr] = formulaic.Formula(_quote_keywords(expr, self.columns))
             except Exception as error:  # formulaic's parse errors have several classes
-                raise FormulaError(f"cannot read the {where} {expr!r}: {error}") from None
+                raise FormulaError(f"cannot read the {where}: {error}") from None
         return self._parsed[expr]
 
     def variables(self, expr, where):
         return set(self.parse(expr, where).required_variables)
 
-    def model_matrix(self, expr, where):
-        """(matrix, column names) of expr on the data; evaluated once per expression."""
+    def model_matrix(self, expr, where, data):
+        """(matrix, column names) of expr on the (cleaned) data, evaluated once per expression."""
         if expr not in self._matrices:
-            self._matrices[expr] = _model_matrix(self.parse(expr, where), self.data, expr, where)
+            self._matrices[expr] = _model_matrix(self.parse(expr, where), data, where)
         return self._matrices[expr]
 
 
@@ -324,13 +315,14 @@ def _used_columns(parsed, data, expressions):
     """Every data column the formula uses, checked to exist, in formula order."""
     groups = [(column, str(term)) for term in parsed.random for column in term.group_columns]
     response = ({parsed.response} if parsed.response in data.columns
-                else expressions.variables(parsed.response, "response"))
+                else expressions.variables(_response_expression(parsed),
+                                           f"response {parsed.response!r}"))
     wanted = (
         [(v, f"response {parsed.response!r}") for v in response]
         + [(v, f"fixed-effects term {parsed.fixed!r}")
-           for v in sorted(expressions.variables(parsed.fixed, "fixed part"))]
+           for v in sorted(expressions.variables(parsed.fixed, f"fixed part {parsed.fixed!r}"))]
         + [(v, f"random-effects term {term}") for term in parsed.random
-           for v in sorted(expressions.variables(term.expr, "random-effects term"))]
+           for v in sorted(expressions.variables(term.expr, f"random-effects term {term}"))]
         + [(column.strip("`"), f"grouping factor of {where}") for column, where in groups]
     )
     for column, where in wanted:
@@ -399,12 +391,25 @@ def _drop_unused_categories(data, used):
     return data
 
 
-def _response(parsed, data):
+def _response_expression(parsed):
+    """A response such as log(y), as an expression with exactly its own column."""
+    return f"0 + {parsed.response}"
+
+
+def _response(parsed, data, expressions):
     if parsed.response in data.columns:
         # An object column of numbers (as None for a missing value leaves it) is numeric.
         values = data[parsed.response].infer_objects()
-    else:  # an expression such as log(y)
-        values = formulaic.model_matrix(f"0 + {_quote_keywords(parsed.response, data)}", data).iloc[:, 0]
+    else:  # an expression such as log(y), evaluated like every other expression
+        matrix, names = expressions.model_matrix(_response_expression(parsed),
+                                                 f"response {parsed.response!r}", data)
+        if matrix.shape[1] != 1:
+            raise DataTypeError(
+                f"the response {parsed.response!r} gives {matrix.shape[1]} columns "
+                f"({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}), not one "
+                "number per row; a linear mixed model needs a numeric response"
+            )
+        values = pd.Series(matrix[:, 0])
     if (not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
             or pd.api.types.is_complex_dtype(values)):
         raise DataTypeError(
@@ -422,11 +427,11 @@ def _response(parsed, data):
     return y
 
 
-def _model_matrix(formula, data, expr, where):
+def _model_matrix(formula, data, where):
     try:
         matrix = formulaic.model_matrix(formula, data, na_action="raise", output="numpy")
     except Exception as error:
-        raise FormulaError(f"cannot evaluate the {where} {expr!r}: {error}") from None
+        raise FormulaError(f"cannot evaluate the {where}: {error}") from None
     names = ["(Intercept)" if name == "Intercept" else name
              for name in matrix.model_spec.column_names]
     matrix = np.asarray(matrix, dtype=float)
@@ -515,7 +520,7 @@ def _grouping_factor(term, data):
 
 
 def _random_term(term, data, expressions):
-    X_i, columns = expressions.model_matrix(term.expr, f"random-effects term {term}:")
+    X_i, columns = expressions.model_matrix(term.expr, f"random-effects term {term}", data)
     if X_i.shape[1] == 0:
         raise FormulaError(f"the random-effects term {term} has no columns; use (1 | g) for an intercept")
     codes, levels = _grouping_factor(term, data)

@@ -192,6 +192,14 @@ BAD_INPUT = [
     ("grouping column mixing numbers and text", "Reaction ~ Days + (1 | site)",
      _sleep_with(site=lambda f: pd.Series([1, "two", 3.0] * 60, dtype=object)), DataTypeError,
      r"grouping column 'site' holds values of type\(s\) float, int, str.*astype\(str\)"),
+    ("response expression undefined in some rows", "log(R) ~ Days + (1 | Subject)",
+     lambda f: f.assign(R=f["Reaction"] - 250), FormulaError,
+     r"cannot evaluate the response 'log\(R\)'.*null values"),
+    ("response expression with several columns", "C(Subject) ~ Days + (1 | Subject)",
+     lambda f: f, DataTypeError,
+     r"the response 'C\(Subject\)' gives 18 columns.*needs a numeric response"),
+    ("response expression with an unknown function", "np.nosuch(Reaction) ~ Days + (1 | Subject)",
+     lambda f: f, FormulaError, r"cannot evaluate the response 'np.nosuch\(Reaction\)'"),
     ("as many fixed effects as observations", "Reaction ~ visit + (1 | Subject)",
      lambda f: f.iloc[:20].assign(visit=[f"v{k}" for k in range(20)]), DataError,
      r"fixed-effects model matrix has 20 linearly independent columns \(\(Intercept\), "
@@ -559,3 +567,11 @@ def test_covariate_with_a_huge_mean(sleep, sleep_fit):
     result = fit_quietly("Reaction ~ D + (Days | Subject)", sleep.assign(D=sleep["Days"] + 1e6))
     np.testing.assert_allclose(result.objective, sleep_fit.objective, rtol=1e-9)
     np.testing.assert_allclose(result.fixef["D"], sleep_fit.fixef["Days"], rtol=1e-6)
+
+
+def test_response_expression_is_the_same_as_its_column(sleep):
+    """'log(Reaction) ~ ...' fits exactly as a precomputed log column does."""
+    by_expression = fit_quietly("log(Reaction) ~ Days + (Days | Subject)", sleep)
+    by_column = fit_quietly("lr ~ Days + (Days | Subject)", sleep.assign(lr=np.log(sleep["Reaction"])))
+    np.testing.assert_array_equal(by_expression.design.y, by_column.design.y)
+    assert by_expression.objective == by_column.objective
