@@ -90,22 +90,25 @@ def median_time(function, repeats):
 
 
 def time_lme4(data, formula, reml, repeats):
-    """Median seconds per lmer() fit, timed inside one R process."""
+    """(median seconds per lmer() fit, lme4's objective), timed inside one R process."""
     with tempfile.TemporaryDirectory() as folder:
         csv = Path(folder) / "data.csv"
         data.to_csv(csv, index=False)
         factors = [c for c in data.columns if not pd.api.types.is_numeric_dtype(data[c])
                    or isinstance(data[c].dtype, pd.CategoricalDtype)]
+        call = f"lmer({formula}, d, REML = {'TRUE' if reml else 'FALSE'})"
         script = f"""
 suppressMessages(library(lme4))
+options(digits = 15)
 d <- read.csv("{csv}")
 for (f in c({", ".join(repr(f) for f in factors)})) d[[f]] <- factor(d[[f]])
-invisible(lmer({formula}, d, REML = {"TRUE" if reml else "FALSE"}))
-times <- replicate({repeats}, system.time(lmer({formula}, d, REML = {"TRUE" if reml else "FALSE"}))[["elapsed"]])
-cat(median(times), deviance(lmer({formula}, d, REML = {"TRUE" if reml else "FALSE"})), "\\n")
+m <- {call}
+times <- replicate({repeats}, system.time({call})[["elapsed"]])
+cat(median(times), if (isREML(m)) REMLcrit(m) else deviance(m), "\\n")
 """
         output = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True, check=True)
-        return float(output.stdout.split()[0])
+        seconds, objective = map(float, output.stdout.split()[:2])
+        return seconds, objective
 
 
 def main():
@@ -136,7 +139,9 @@ def main():
             row["statsmodels (ms)"] = 1e3 * theirs
             row["statsmodels / lmm_ref"] = theirs / ours
         if args.with_r:
-            lme4 = time_lme4(data, formula, reml, repeats)
+            lme4, lme4_objective = time_lme4(data, formula, reml, repeats)
+            gap = fit.objective - lme4_objective
+            assert gap < 1e-6 * abs(fit.objective), f"{name}: lmm_ref worse than lme4 by {gap}"
             row["lme4 (ms)"] = 1e3 * lme4
             row["lme4 / lmm_ref"] = lme4 / ours
         rows.append(row)

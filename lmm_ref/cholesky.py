@@ -89,7 +89,9 @@ class BlockedCholesky:
     """L, the lower Cholesky factor of A = [[A11, A21'], [A21, A22]] (see module doc).
 
     `A11_blocks` has shape (l_1, p_1, p_1); `A21` is (q - q_1) x q_1, sparse or dense;
-    `A22` is dense; both are None when the model has a single term (then L = L11).  The factor is kept as `L11_blocks`, sparse `L21` and dense lower `L22`.
+    `A22` is dense; both are None when the model has a single term (then L = L11).
+    The factor is kept as `L11_blocks`, `L21` (sparse or dense, as A21) and dense lower
+    `L22`.
     """
 
     def __init__(self, A11_blocks, A21=None, A22=None):
@@ -101,7 +103,7 @@ class BlockedCholesky:
         else:
             self.L11_blocks = np.linalg.cholesky(A11_blocks)
             self._L11_inv_blocks = np.linalg.inv(self.L11_blocks)
-        self.has_rest = A22 is not None and A22.size > 0  # more than one term?
+        self.has_rest = A22 is not None  # more than one term?
         if self.has_rest:
             if sp.issparse(A21):
                 self.L21 = A21 @ _block_diagonal(self._L11_inv_blocks.transpose(0, 2, 1))

@@ -323,7 +323,7 @@ def _used_columns(parsed, data, expressions):
            for v in sorted(expressions.variables(parsed.fixed, f"fixed part {parsed.fixed!r}"))]
         + [(v, f"random-effects term {term}") for term in parsed.random
            for v in sorted(expressions.variables(term.expr, f"random-effects term {term}"))]
-        + [(column.strip("`"), f"grouping factor of {where}") for column, where in groups]
+        + [(column, f"grouping factor of {where}") for column, where in groups]
     )
     for column, where in wanted:
         if column not in data.columns:
@@ -489,12 +489,11 @@ def _grouping_factor(term, data):
     Levels follow R's `factor()`: a categorical keeps its order, numbers sort as
     numbers, strings as text; interaction levels 'a:b' vary the last factor fastest and
     keep only the combinations that occur (as lme4 does).  A categorical's declared
-    levels with no observations are dropped with a warning, since they carry no
-    information.
+    levels with no observations are gone already (`_drop_unused_categories`).
     """
     parts = []
     for column in term.group_columns:
-        values = data[column.strip("`")]
+        values = data[column]
         if isinstance(values.dtype, pd.CategoricalDtype):  # unused levels are gone already
             codes = values.cat.codes.to_numpy().astype(np.int64)  # int8 would overflow below
             levels = list(values.cat.categories.astype(str))

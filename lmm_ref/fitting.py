@@ -425,13 +425,11 @@ def _check_convergence(criterion, theta, lower, record, announce=True):
 def _result(formula, design, theta, reml, record, data_name, singular):
     solution = pls.solve(design, theta)
     n, p = design.n, design.p
-    objective = (profile.reml_criterion(solution, n, p) if reml
-                 else profile.deviance(solution, n))
+    objective = profile.criterion(solution, design, reml)
     sigma = float(profile.sigma_hat(solution, n, p, reml))
     R_X_inv = la.solve_triangular(solution.R_X, np.eye(p))
     vcov = sigma**2 * R_X_inv @ R_X_inv.T            # sigma^2 (R_X' R_X)^{-1}
     names = design.X_names
-    fitted = design.X @ solution.beta + design.Z @ solution.b
     return LmmFit(
         formula=str(formula), reml=reml, design=design, theta=theta,
         objective=float(objective), sigma=sigma,
@@ -440,7 +438,7 @@ def _result(formula, design, theta, reml, record, data_name, singular):
         vcov=pd.DataFrame(vcov, index=names, columns=names),
         varcorr=varcorr_table(design, theta, sigma),
         ranef=ranef_tables(design, solution.b),
-        fitted=fitted, residuals=design.y - fitted,
+        fitted=design.y - solution.residual, residuals=solution.residual,
         singular=singular,
         converged=not record.warnings,
         optimizer=record, data_name=data_name,

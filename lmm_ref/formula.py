@@ -38,8 +38,8 @@ class RandomTerm:
 
     @property
     def group_columns(self):
-        """The data columns that make up the grouping factor."""
-        return [name.strip() for name in self.group.split(":")]
+        """The data columns that make up the grouping factor (backticks removed)."""
+        return [name.strip().strip("`") for name in self.group.split(":")]
 
     def __str__(self):
         return f"({self.expr} | {self.group})"
@@ -103,10 +103,17 @@ def parse(text):
     return Formula(text=text, response=lhs, fixed=fixed_part, random=tuple(random))
 
 
-def _check_parentheses(text):
+def _depths(text):
+    """(position, character, nesting depth after it) for each character of text."""
     depth = 0
     for position, char in enumerate(text):
         depth += {"(": 1, ")": -1}.get(char, 0)
+        yield position, char, depth
+
+
+def _check_parentheses(text):
+    depth = 0
+    for position, _, depth in _depths(text):
         if depth < 0:
             raise FormulaError(
                 f"unbalanced parentheses in {text!r}: ')' at position {position} closes nothing"
@@ -121,9 +128,8 @@ def _signed_terms(expr, text):
     '-' is kept as the sign of the term that follows it, so 'x + (1 | g) - 1' gives
     [('+', 'x'), ('+', '(1 | g)'), ('-', '1')].
     """
-    terms, depth, current, sign = [], 0, "", "+"
-    for char in expr:
-        depth += {"(": 1, ")": -1}.get(char, 0)
+    terms, current, sign = [], "", "+"
+    for _, char, depth in _depths(expr):
         if char in "+-" and depth == 0:
             if current.strip():
                 terms.append((sign, current.strip()))
@@ -147,9 +153,7 @@ def _strip_redundant_parentheses(piece):
 
 def _encloses(piece):
     """True when the '(' at the start of piece is closed by its final ')'."""
-    depth = 0
-    for position, char in enumerate(piece):
-        depth += {"(": 1, ")": -1}.get(char, 0)
+    for position, _, depth in _depths(piece):
         if depth == 0:
             return position == len(piece) - 1
     return False
@@ -159,10 +163,7 @@ def _is_bar_term(piece):
     """True for a whole piece '( ... | ... )' with the bar at its own top level."""
     if not (piece.startswith("(") and piece.endswith(")")):
         return False
-    inner = piece[1:-1]
-    depth = 0
-    for char in inner:
-        depth += {"(": 1, ")": -1}.get(char, 0)
+    for _, char, depth in _depths(piece[1:-1]):
         if depth < 0:  # '(a) + (b)' is two groups, not one
             return False
         if char == "|" and depth == 0:
@@ -235,9 +236,4 @@ def _split_uncorrelated(expr, piece):
 
 
 def _has_top_level(expr, characters):
-    depth = 0
-    for char in expr:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0 and char in characters:
-            return True
-    return False
+    return any(depth == 0 and char in characters for _, char, depth in _depths(expr))

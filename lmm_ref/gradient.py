@@ -34,8 +34,7 @@ def gradient(design, solution, reml):
     """
     products = pls._cross_products(design)
     terms = design.terms
-    pieces = design.split_theta(solution.theta)
-    Ts = [term.T(piece) for term, piece in zip(terms, pieces)]
+    Ts = solution.Ts
     dof = design.n - design.p if reml else design.n
     # The sums over levels of eq-grad-r2 and eq-grad-RX, side by side:
     # columns [Z'e, F] against [(dof / r^2) u, C P^{-1}], P = R_X'R_X.
@@ -49,7 +48,7 @@ def gradient(design, solution, reml):
         Ct = solve_triangular(R_X, C.T, lower=False, transpose=True)
         right.append(solve_triangular(R_X, Ct, lower=False).T)  # C P^{-1}
     sums = _term_sums(terms, np.column_stack(left), np.column_stack(right))
-    G = _trace_blocks(design, pieces, Ts, solution.L)
+    G = _trace_blocks(terms, solution.Q, solution.L)
     # eq-grad-logdet, then eq-grad-r2 and eq-grad-RX, for each entry T_i[a, b]
     dT = [2.0 * G_i.T - 2.0 * sums_i for G_i, sums_i in zip(G, sums)]
     return np.concatenate([dT_i[_lower_triangle_columnwise(term.p)]
@@ -74,7 +73,7 @@ def _term_sums(terms, P, Q):
     return sums
 
 
-def _trace_blocks(design, pieces, Ts, L):
+def _trace_blocks(terms, Q, L):
     """G_i[x, y] = sum_j [A^{-1} Lambda'Z'Z]_{(j,x),(j,y)} for each term i (eq-grad-logdet).
 
     Row (j, x) of A^{-1} meets column (j, y) of Q = Lambda'Z'Z only where Q is non-zero,
@@ -82,33 +81,15 @@ def _trace_blocks(design, pieces, Ts, L):
     G_1 = sum_j Y11_jj Q11_jj + (Y21 against Q21), and for a later term, its columns of
     Y12 against Q12 plus its columns of Y22 against Q22.
     """
-    products = pls._cross_products(design)
-    terms = design.terms
     Y11, Y21, Y22 = L.inverse_blocks()
-    Q11 = np.einsum("ba,jbc->jac", Ts[0], products.D1)               # T_1' (Z_1'Z_1)_jj
-    G = [np.einsum("jxz,jzy->xy", Y11, Q11)]
+    G = [np.einsum("jxz,jzy->xy", Y11, Q.Q11)]
     if len(terms) == 1:
         return G
-    Q21, Q12, Q22 = _Q_off_diagonal(design, pieces, Ts, products)
-    G[0] = G[0] + level_blocks(Y21, Q21, terms[0].p).sum(axis=0)
+    G[0] = G[0] + level_blocks(Y21, Q.Q21, terms[0].p).sum(axis=0)
     start = 0
     for term in terms[1:]:
         cols = slice(start, start + term.q)
-        G.append(level_blocks(Y21[cols].T, Q12[:, cols], term.p).sum(axis=0)
-                 + level_blocks(Y22[:, cols], Q22[:, cols], term.p).sum(axis=0))
+        G.append(level_blocks(Y21[cols].T, Q.Q12[:, cols], term.p).sum(axis=0)
+                 + level_blocks(Y22[:, cols], Q.Q22[:, cols], term.p).sum(axis=0))
         start += term.q
     return G
-
-
-def _Q_off_diagonal(design, pieces, Ts, products):
-    """Q21 = Lambda_2'Z_2'Z_1, Q12 = Lambda_1'Z_1'Z_2 and Q22 = Lambda_2'Z_2'Z_2."""
-    first, rest = design.terms[:1], design.terms[1:]
-    if products.sparse:
-        Lambda1 = first[0].Lambda(pieces[0])
-        Lambda2 = products.Lambda_rest(np.concatenate(pieces[1:]))
-        return (Lambda2.T @ products.Z2tZ1, (Lambda1.T @ products.Z2tZ1.T).tocsc(),
-                (Lambda2.T @ products.Z2tZ2).tocsc())
-    return (pls.Lambda_t_times(rest, Ts[1:], products.Z2tZ1),
-            pls.Lambda_t_times(first, Ts[:1], products.Z2tZ1.T),
-            pls.Lambda_t_times(rest, Ts[1:], products.Z2tZ2))
-

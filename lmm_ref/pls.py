@@ -63,8 +63,11 @@ class CrossProducts:
         self.Zty = np.asarray(self.Zt @ y)
         self.XtX = X.T @ X
         self.Xty = X.T @ y
-        # Lambda_2 as a sparse matrix is needed only on the sparse path (see _A_blocks).
-        self.Lambda_rest = LambdaTemplate(design.terms[1:]) if self.sparse else None
+        # Lambda_1 and Lambda_2 as sparse matrices, needed only on the sparse path
+        # (see `Lambda_products`): refilled from theta rather than built anew.
+        if self.sparse:
+            self.Lambda_first = LambdaTemplate(design.terms[:1])
+            self.Lambda_rest = LambdaTemplate(design.terms[1:])
 
 
 def Lambda_t_times(terms, Ts, B):
@@ -91,10 +94,27 @@ def _apply_blocks(terms, blocks, B):
 
 
 @dataclass
+class LambdaZtZ:
+    """The blocks of Q = Lambda'Z'Z, from which A = Q Lambda + I is formed (and which the
+    gradient needs again): Q11 as l_1 blocks T_1'(Z_1'Z_1)_jj; Q21 = Lambda_2'Z_2'Z_1,
+    Q12 = Lambda_1'Z_1'Z_2 and Q22 = Lambda_2'Z_2'Z_2 (None for a single term); and, on
+    the sparse path, Lambda_1 and Lambda_2 themselves."""
+
+    Q11: np.ndarray
+    Q21: object = None
+    Q12: object = None
+    Q22: object = None
+    Lambda1: object = None
+    Lambda2: object = None
+
+
+@dataclass
 class PLSSolution:
     """The penalized least-squares solution at one theta (names as in the equations)."""
 
     theta: np.ndarray
+    Ts: list  # the T_i at theta
+    Q: LambdaZtZ
     L: BlockedCholesky
     R_ZX: np.ndarray
     R_X: np.ndarray
@@ -103,7 +123,6 @@ class PLSSolution:
     b: np.ndarray
     residual: np.ndarray  # e = y - X beta - Z b
     r2: float
-    penalty: float  # ||u||^2, the part of r^2 that the random effects pay
 
     @cached_property
     def logdet_L2(self):
@@ -136,7 +155,8 @@ def solve(design, theta):
     pieces = design.split_theta(theta)
     Ts = [term.T(piece) for term, piece in zip(terms, pieces)]
 
-    L = BlockedCholesky(*_A_blocks(terms, pieces, Ts, products))          # eq-L
+    Q = Lambda_products(terms, pieces, Ts, products)
+    L = BlockedCholesky(*_A_blocks(terms, Ts, Q))                          # eq-L
     R_ZX = L.solve_L(Lambda_t_times(terms, Ts, products.ZtX))            # eq-RZX
     R_X = cholesky(products.XtX - R_ZX.T @ R_ZX, lower=False)           # eq-RX
     c_u = L.solve_L(Lambda_t_times(terms, Ts, products.Zty))             # eq-c
@@ -145,10 +165,9 @@ def solve(design, theta):
     u = L.solve_Lt(c_u - R_ZX @ beta)
     b = Lambda_times(terms, Ts, u)
     residual = design.y - design.X @ beta - products.Z @ b
-    penalty = float(u @ u)
-    r2 = float(residual @ residual) + penalty                             # eq-prss
-    return PLSSolution(theta=np.asarray(theta, dtype=float), L=L, R_ZX=R_ZX, R_X=R_X,
-                       beta=beta, u=u, b=b, residual=residual, r2=r2, penalty=penalty)
+    r2 = float(residual @ residual) + float(u @ u)                        # eq-prss
+    return PLSSolution(theta=np.asarray(theta, dtype=float), Ts=Ts, Q=Q, L=L, R_ZX=R_ZX, R_X=R_X,
+                       beta=beta, u=u, b=b, residual=residual, r2=r2)
 
 
 def _cross_products(design):
@@ -158,19 +177,33 @@ def _cross_products(design):
     return design.__dict__["_cross_products"]
 
 
-def _A_blocks(terms, pieces, Ts, products):
-    """The blocks A11 (as l_1 small blocks), A21 and A22 of A = Lambda'Z'Z Lambda + I."""
+def Lambda_products(terms, pieces, Ts, products):
+    """The blocks of Q = Lambda'Z'Z (see `LambdaZtZ`), from the data's cross-products."""
     T1 = Ts[0]
-    A11 = T1.T @ products.D1 @ T1 + np.eye(T1.shape[0])   # T_1' (Z_1'Z_1)_jj T_1 + I, each j
+    Q11 = T1.T @ products.D1                          # T_1' (Z_1'Z_1)_jj, each level j
     if len(terms) == 1:
-        return A11, None, None
+        return LambdaZtZ(Q11)
     first, rest = terms[:1], terms[1:]
     if products.sparse:  # Lambda_1 and Lambda_2 as sparse matrices
-        Lambda1 = first[0].Lambda(pieces[0])
+        Lambda1 = products.Lambda_first(pieces[0])
         Lambda2 = products.Lambda_rest(np.concatenate(pieces[1:]))
-        A21 = Lambda2.T @ products.Z2tZ1 @ Lambda1
-        A22 = (Lambda2.T @ products.Z2tZ2 @ Lambda2).toarray()
-    else:  # the same products, Lambda applied block by block: M Lambda = (Lambda' M')'
-        A21 = Lambda_t_times(rest, Ts[1:], Lambda_t_times(first, Ts[:1], products.Z2tZ1.T).T)
-        A22 = Lambda_t_times(rest, Ts[1:], Lambda_t_times(rest, Ts[1:], products.Z2tZ2).T)
+        return LambdaZtZ(Q11, Lambda2.T @ products.Z2tZ1, (Lambda1.T @ products.Z2tZ1.T).tocsc(),
+                         (Lambda2.T @ products.Z2tZ2).tocsc(), Lambda1, Lambda2)
+    return LambdaZtZ(Q11, Lambda_t_times(rest, Ts[1:], products.Z2tZ1),
+                     Lambda_t_times(first, Ts[:1], products.Z2tZ1.T),
+                     Lambda_t_times(rest, Ts[1:], products.Z2tZ2))
+
+
+def _A_blocks(terms, Ts, Q):
+    """The blocks A11 (as l_1 small blocks), A21 and A22 of A = Q Lambda + I."""
+    T1 = Ts[0]
+    A11 = Q.Q11 @ T1 + np.eye(T1.shape[0])          # T_1' (Z_1'Z_1)_jj T_1 + I, each j
+    if len(terms) == 1:
+        return A11, None, None
+    if Q.Lambda1 is not None:  # the sparse path
+        A21 = Q.Q21 @ Q.Lambda1
+        A22 = (Q.Q22 @ Q.Lambda2).toarray()
+    else:  # M Lambda = (Lambda' M')', Lambda applied block by block
+        A21 = Lambda_t_times(terms[:1], Ts[:1], Q.Q21.T).T
+        A22 = Lambda_t_times(terms[1:], Ts[1:], Q.Q22.T).T
     return A11, A21, A22 + np.eye(A22.shape[0])

@@ -48,16 +48,17 @@ def sigma_hat(solution, n, p, reml):
 
 def objective(design, theta, reml=True):
     """The criterion a fit minimises over theta: d_R(theta) if reml, else d(theta)."""
-    return _criterion_at(pls.solve(design, theta), design, reml)
+    return criterion(pls.solve(design, theta), design, reml)
 
 
 def objective_and_gradient(design, theta, reml=True):
     """The criterion and its exact gradient in theta (`lmm_ref.gradient`)."""
     solution = pls.solve(design, theta)
-    return _criterion_at(solution, design, reml), gradient.gradient(design, solution, reml)
+    return criterion(solution, design, reml), gradient.gradient(design, solution, reml)
 
 
-def _criterion_at(solution, design, reml):
+def criterion(solution, design, reml):
+    """d_R(theta) or d(theta) from the penalized least-squares solution at theta."""
     if reml:
         return reml_criterion(solution, design.n, design.p)
     return deviance(solution, design.n)

@@ -27,6 +27,11 @@ def lme4_fit(model_id, reml=True):
     raise KeyError(f"no lme4 reference fit {model_id!r}; the ids are: {', '.join(ids)}")
 
 
+def fit_label(fit):
+    """A short name for a reference fit, e.g. 'sleep_slope-REML' (test ids)."""
+    return f"{fit['id']}-{'REML' if fit['reml'] else 'ML'}"
+
+
 def dataset_name(fit):
     """The `lmm_ref.data.load` name of a reference fit's data set."""
     return fit["dataset"].removesuffix(".csv")

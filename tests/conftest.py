@@ -8,6 +8,12 @@ import pytest
 from lmm_ref import data, design, reference
 
 
+@pytest.fixture(scope="session")
+def sleep():
+    """The sleep-study data (shared: treat it as read-only)."""
+    return data.load("sleepstudy")
+
+
 @lru_cache(maxsize=None)
 def _reference_design(formula, dataset):
     with warnings.catch_warnings():

@@ -13,6 +13,7 @@ import pytest
 import scipy.linalg as la
 
 from lmm_ref import data, design, marginal, reference
+from lmm_ref.design import LambdaTemplate
 from lmm_ref.errors import DataError, DataTypeError, FormulaError, LmmRefError
 
 REML_FITS = [fit for fit in reference.lme4_fits() if fit["reml"]]
@@ -37,11 +38,6 @@ def assert_same_design(a, b):
         assert list(s.levels) == list(t.levels)
         np.testing.assert_array_equal(s.codes, t.codes)
     assert a.theta_names == b.theta_names
-
-
-@pytest.fixture(scope="module")
-def sleep():
-    return data.load("sleepstudy")
 
 
 # ---------------------------------------------------------------------------------------
@@ -520,3 +516,12 @@ def test_python_keyword_as_fixed_and_random_slope(sleep):
 def test_response_expression(sleep):
     D = build_quietly("log(Reaction) ~ Days + (1 | Subject)", sleep)
     np.testing.assert_allclose(D.y, np.log(sleep["Reaction"].to_numpy()), rtol=1e-15)
+
+
+def test_Lambda_template_refills_the_same_Lambda():
+    """pls's LambdaTemplate (lme4's Lind) gives what Design.Lambda builds as blockdiag(I kron T_i)."""
+    D = design.build("strength ~ 1 + (1 | batch/cask)", data.load("Pastes"))
+    D_slope = design.build("Reaction ~ Days + (Days | Subject)", data.load("sleepstudy"))
+    for D_, theta in ((D, [0.7, 1.9]), (D_slope, [1.1, -0.4, 0.3]), (D_slope, [0.5, 0.0, 0.0])):
+        expected = D_.Lambda(theta).toarray()
+        np.testing.assert_array_equal(LambdaTemplate(D_.terms)(theta).toarray(), expected)

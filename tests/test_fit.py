@@ -13,10 +13,10 @@ import pytest
 import statsmodels.formula.api as smf
 
 import lmm_ref
-from lmm_ref.reference import dataset_name, lme4_fits
+from lmm_ref.reference import dataset_name, fit_label, lme4_fits
 
 REFERENCES = lme4_fits()
-IDS = [f"{ref['id']}-{'REML' if ref['reml'] else 'ML'}" for ref in REFERENCES]
+IDS = [fit_label(ref) for ref in REFERENCES]
 
 
 @pytest.fixture(scope="module")

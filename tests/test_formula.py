@@ -193,3 +193,8 @@ def test_double_bar_with_a_function_call():
 def test_redundant_parentheses_around_a_random_term():
     # lme4's findbars looks inside '(' calls, so ((1 | g)) is (1 | g)
     assert parts("y ~ x + ((1 | g))")[2] == [("1", "g")]
+
+
+def test_backticked_grouping_columns_are_plain_names():
+    formula = parse("y ~ (1 | `class`:`if`)")
+    assert [term.group_columns for term in formula.random] == [["class", "if"]]

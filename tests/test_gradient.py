@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from test_invariants import PROPERTY, designs, random_frame
 
 from lmm_ref import cholesky, data, design, fitting, pls, profile
-from lmm_ref.reference import lme4_fits
+from lmm_ref.reference import fit_label, lme4_fits
 
 REFERENCES = lme4_fits()
-IDS = [f"{ref['id']}-{'REML' if ref['reml'] else 'ML'}" for ref in REFERENCES]
+IDS = [fit_label(ref) for ref in REFERENCES]
 
 
 def central_differences(D, theta, reml, step=1e-5):
@@ -39,9 +39,11 @@ def assert_gradient_matches(D, theta, reml):
 
 @pytest.fixture(params=[False, True], ids=["dense", "sparse"])
 def path(request, monkeypatch):
-    """Run a test on the dense and on the sparse path of pls (see pls.DENSE_LIMIT)."""
+    """Run a test on the dense and on the sparse path of pls (pls.DENSE_LIMIT for the
+    other terms' blocks, pls.DENSE_Z_LIMIT for Z itself)."""
     if request.param:
         monkeypatch.setattr(pls, "DENSE_LIMIT", 0)
+        monkeypatch.setattr(pls, "DENSE_Z_LIMIT", 0)
     return request.param
 
 
@@ -67,8 +69,11 @@ def test_gradient_on_random_designs(spec, reml, sparse, seed, zeros):
     frame, formula = random_frame(*spec)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pls, "DENSE_LIMIT", 0 if sparse else 1_000_000)
+        patch.setattr(pls, "DENSE_Z_LIMIT", 0 if sparse else 1_000_000)
         D = design.build(formula, frame)
-        assert pls.CrossProducts(D).sparse == (sparse and len(D.terms) > 1)
+        products = pls.CrossProducts(D)
+        assert products.sparse == (sparse and len(D.terms) > 1)
+        assert sp.issparse(products.Z) == sparse
         rng = np.random.default_rng(seed)
         theta = D.theta_start + rng.uniform(-0.5, 1.0, D.theta_start.size)
         if zeros:  # a boundary point: the first diagonal entry of a term set to 0

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from lmm_ref import design, marginal, pls, profile, reference
 
 FITS = reference.lme4_fits()
-FIT_IDS = [f"{fit['id']}-{'REML' if fit['reml'] else 'ML'}" for fit in FITS]
+FIT_IDS = [reference.fit_label(fit) for fit in FITS]
 
 
 # ---------------------------------------------------------------------------------------

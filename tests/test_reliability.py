@@ -29,11 +29,6 @@ SLEEP = "Reaction ~ Days + (Days | Subject)"
 
 
 @pytest.fixture(scope="module")
-def sleep():
-    return data.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def sleep_fit(sleep):
     return fit_quietly(SLEEP, sleep)
 
