@@ -19,7 +19,7 @@ to CHOLMOD instead.  The cost is l_1 tiny factorisations plus one dense factoris
 order q - q_1: for InstEval, 2,972 scalars and a 1,142 x 1,142 matrix.
 """
 
-from functools import lru_cache
+from functools import lru_cache, singledispatch
 
 import numpy as np
 import scipy.linalg as la
@@ -65,6 +65,39 @@ def _block_diagonal_pattern(l, p):
     return indices, np.arange(0, l * p * p + 1, p)
 
 
+# The blocks of the later terms are dense arrays for small models and sparse matrices
+# for large ones (decided once, in `lmm_ref.products`); these functions take either.
+
+
+@singledispatch
+def times_block_diagonal(M, blocks):
+    """M blockdiag(blocks), for blocks of shape (l, p, p): the same type as M."""
+    l, p, _ = blocks.shape
+    if p == 1:  # a diagonal matrix: scale the columns
+        return M * blocks[:, 0, 0]
+    # (M B)' = B' M', one batched product per level on the rows of M'
+    shaped = M.T.reshape(l, p, M.shape[0])
+    return np.matmul(blocks.transpose(0, 2, 1), shaped).reshape(l * p, M.shape[0]).T
+
+
+@times_block_diagonal.register(sp.sparray)
+@times_block_diagonal.register(sp.spmatrix)
+def _(M, blocks):
+    return sp.csr_matrix(M @ _block_diagonal(blocks))
+
+
+@singledispatch
+def gram(M):
+    """M M', dense."""
+    return M @ M.T
+
+
+@gram.register(sp.sparray)
+@gram.register(sp.spmatrix)
+def _(M):
+    return (M @ M.T).toarray()
+
+
 def level_blocks(P, Q, p):
     """The diagonal p x p blocks of P'Q, one per level: [j, x, y] = sum_r P[r, jp+x] Q[r, jp+y].
 
@@ -105,14 +138,8 @@ class BlockedCholesky:
             self._L11_inv_blocks = np.linalg.inv(self.L11_blocks)
         self.has_rest = A22 is not None  # more than one term?
         if self.has_rest:
-            if sp.issparse(A21):
-                self.L21 = A21 @ _block_diagonal(self._L11_inv_blocks.transpose(0, 2, 1))
-                L21_L21t = (self.L21 @ self.L21.T).toarray()
-            else:  # L21' = L11^{-1} A21', block by block
-                self.L21 = self._apply_L11_inv(A21.T).T
-                L21_L21t = self.L21 @ self.L21.T
-            S22 = A22 - L21_L21t
-            self.L22 = cholesky(S22, lower=True)
+            self.L21 = times_block_diagonal(A21, self._L11_inv_blocks.transpose(0, 2, 1))
+            self.L22 = cholesky(A22 - gram(self.L21), lower=True)   # L22 L22' = S22
         else:
             self.L21, self.L22 = None, np.zeros((0, 0))
 
@@ -172,12 +199,8 @@ class BlockedCholesky:
         q2 = self.L22.shape[0]
         L22_inv = solve_triangular(self.L22, np.eye(q2), lower=True)
         Y22 = L22_inv.T @ L22_inv
-        if sp.issparse(self.L21):
-            N = self.L21 @ _block_diagonal(L11_inv)
-            Y21 = -np.asarray((N.T @ Y22).T)
-        else:
-            N = self._apply_L11_inv(self.L21.T, transpose=True).T
-            Y21 = -Y22 @ N
+        N = times_block_diagonal(self.L21, L11_inv)
+        Y21 = -np.asarray(Y22 @ N)
         return Y11 - level_blocks(N, Y21, self.p1), Y21, Y22
 
     def to_sparse(self):

@@ -16,6 +16,9 @@ Two shorthands are expanded here, as lme4 expands them:
   ``(1 + x || g)`` is ``(1 | g) + (0 + x | g)``;
 * ``(expr | a/b)``: ``b`` nested in ``a``, i.e. ``(expr | a) + (expr | a:b)``.
 
+A fixed term ``offset(expr)`` is not a column of X but a known part of the mean, added
+to X beta (lme4's offsets); `Formula.offsets` lists them.
+
 `parse` returns a `Formula`; nothing here looks at data (that is `lmm_ref.design`).
 """
 
@@ -53,6 +56,7 @@ class Formula:
     response: str
     fixed: str
     random: tuple
+    offsets: tuple = ()
 
     def __str__(self):
         return self.text
@@ -77,10 +81,18 @@ def parse(text):
     lhs, rhs = (side.strip() for side in text.split("~"))
     if not lhs:
         raise FormulaError(f"the formula {text!r} has no response left of '~'")
-    fixed, random = [], []
+    fixed, random, offsets = [], [], []
     for sign, piece in _signed_terms(rhs, text):
         bar_term = _strip_redundant_parentheses(piece)
-        if _is_bar_term(bar_term):
+        offset = _offset_expression(piece)
+        if offset is not None:
+            if sign == "-" or not offset:
+                raise FormulaError(
+                    f"the term {piece!r} in {text!r} must be added and name an expression, "
+                    "as in '+ offset(log(exposure))'"
+                )
+            offsets.append(offset)
+        elif _is_bar_term(bar_term):
             if sign == "-":
                 raise FormulaError(
                     f"the random-effects term {piece!r} in {text!r} is subtracted; "
@@ -100,7 +112,15 @@ def parse(text):
             "'(1 | group)', or fit a linear model (e.g. statsmodels OLS) instead"
         )
     fixed_part = " ".join(fixed).removeprefix("+ ") or "1"
-    return Formula(text=text, response=lhs, fixed=fixed_part, random=tuple(random))
+    return Formula(text=text, response=lhs, fixed=fixed_part, random=tuple(random),
+                   offsets=tuple(offsets))
+
+
+def _offset_expression(piece):
+    """'offset(log(n))' -> 'log(n)'; None for any other term."""
+    if piece.startswith("offset(") and piece.endswith(")") and _encloses(piece[len("offset"):]):
+        return piece[len("offset("):-1].strip()
+    return None
 
 
 def _depths(text):

@@ -14,6 +14,9 @@ where (j, a) is row a of level j in term i's block.  So
     d d(theta)   = d log|L|^2 + n / r^2 d r^2                         (ML)
     d d_R(theta) = d log|L|^2 + d log|R_X|^2 + (n - p) / r^2 d r^2    (REML).
 
+(With prior weights, X, Z and e are the weighted ones; log|W| does not depend on theta.)
+The last piece is the same in any basis of X's columns, so it is computed in the
+orthonormal basis Q_X of `lmm_ref.pls`, where R_X'R_X is best conditioned.
 The first needs A^{-1} only where Lambda'Z'Z can be non-zero, that is on A's block
 pattern, which `BlockedCholesky.inverse_blocks` supplies; the other two need vectors and
 n x p matrices.  One gradient costs a small multiple of one evaluation of the criterion,
@@ -22,40 +25,43 @@ whatever the number of parameters (finite differences cost one evaluation per pa
 
 import numpy as np
 
-from . import pls
+from . import pls, profile
 from .cholesky import level_blocks, solve_triangular
-from .design import _lower_triangle_columnwise
+from .products import Lambda_times
 
 
-def gradient(design, solution, reml):
+def gradient(products, solution, reml):
     """The gradient of d_R(theta) (reml) or d(theta) at `solution.theta`.
 
     One entry per entry of theta, in lme4's order.
     """
-    products = pls._cross_products(design)
-    terms = design.terms
-    Ts = solution.Ts
-    dof = design.n - design.p if reml else design.n
+    xz = products.xz
+    terms = xz.terms
+    dof = solution.n - solution.p if reml else solution.n
     # The sums over levels of eq-grad-r2 and eq-grad-RX, side by side:
     # columns [Z'e, F] against [(dof / r^2) u, C P^{-1}], P = R_X'R_X.
-    left = [products.Zt @ solution.residual]
+    left = [xz.Zt @ solution.residual]
     right = [dof / solution.r2 * solution.u]
     if reml:
-        R_X = solution.R_X
-        C = solution.L.solve_Lt(solution.R_ZX)          # A^{-1} Lambda'Z'X
-        ZLC = products.Z @ pls.Lambda_times(terms, Ts, C)
-        left.append(products.Zt @ (design.X - ZLC))     # F
+        R_X = solution.R_X_Q
+        C = solution.L.solve_Lt(solution.R_ZX_Q)          # A^{-1} Lambda'Z'Q_X
+        ZLC = xz.Z @ Lambda_times(terms, solution.Ts, C)
+        left.append(xz.Zt @ (xz.Q_X - ZLC))               # F
         Ct = solve_triangular(R_X, C.T, lower=False, transpose=True)
         right.append(solve_triangular(R_X, Ct, lower=False).T)  # C P^{-1}
-    sums = _term_sums(terms, np.column_stack(left), np.column_stack(right))
-    G = _trace_blocks(terms, solution.Q, solution.L)
+    sums = term_sums(terms, np.column_stack(left), np.column_stack(right))
+    G = trace_blocks(terms, solution.Q, solution.L)
     # eq-grad-logdet, then eq-grad-r2 and eq-grad-RX, for each entry T_i[a, b]
-    dT = [2.0 * G_i.T - 2.0 * sums_i for G_i, sums_i in zip(G, sums)]
-    return np.concatenate([dT_i[_lower_triangle_columnwise(term.p)]
-                           for dT_i, term in zip(dT, terms)])
+    return xz.layout.from_T([2.0 * G_i.T - 2.0 * sums_i for G_i, sums_i in zip(G, sums)])
 
 
-def _term_sums(terms, P, Q):
+def criterion_and_gradient(products, theta, reml=True):
+    """The criterion (`lmm_ref.profile.criterion`) at theta and its exact gradient."""
+    solution = pls.solve(products, theta)
+    return profile.criterion(solution, reml), gradient(products, solution, reml)
+
+
+def term_sums(terms, P, Q):
     """For each term, the p_i x p_i matrix S with S[a, b] = sum_j P_(j,a) . Q_(j,b),
 
     the dot products of rows (j, a) of P and (j, b) of Q, summed over the term's levels j.
@@ -73,7 +79,7 @@ def _term_sums(terms, P, Q):
     return sums
 
 
-def _trace_blocks(terms, Q, L):
+def trace_blocks(terms, Q, L):
     """G_i[x, y] = sum_j [A^{-1} Lambda'Z'Z]_{(j,x),(j,y)} for each term i (eq-grad-logdet).
 
     Row (j, x) of A^{-1} meets column (j, y) of Q = Lambda'Z'Z only where Q is non-zero,

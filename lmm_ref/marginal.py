@@ -4,6 +4,10 @@ Integrating the random effects out of the joint density gives (eq-marginal)
 
     Y ~ N(X beta, V),      V = Z Sigma Z' + sigma^2 I,      Sigma = sigma^2 Lambda Lambda'.
 
+With an offset o and prior weights W (chapter 3) the mean is X beta + o and the noise
+covariance sigma^2 W^-1 replaces sigma^2 I; both are the design's (zeros and ones when
+the model has none).
+
 This module forms the n x n matrix V, factors it, and evaluates the normal log-density.
 It costs O(n^3) and uses no structure at all: that is the point.  It is the
 brute-force truth that the fast penalized least-squares path (`lmm_ref.pls`,
@@ -21,15 +25,16 @@ def Sigma(design, theta, sigma):
 
 
 def V(design, theta, sigma):
-    """Marginal covariance of Y, V = Z Sigma Z' + sigma^2 I (n x n, dense)."""
+    """Marginal covariance of Y, V = Z Sigma Z' + sigma^2 W^-1 (n x n, dense; W = I
+    without prior weights)."""
     Z = design.Z.toarray()
-    return Z @ Sigma(design, theta, sigma) @ Z.T + sigma**2 * np.eye(design.n)
+    return Z @ Sigma(design, theta, sigma) @ Z.T + sigma**2 * np.diag(1.0 / design.weights)
 
 
 def loglik(design, beta, theta, sigma):
-    """log N(y; X beta, V): the marginal log-likelihood at (beta, theta, sigma)."""
+    """log N(y; X beta + o, V): the marginal log-likelihood at (beta, theta, sigma)."""
     chol = la.cho_factor(V(design, theta, sigma), lower=True)
-    residual = design.y - design.X @ np.asarray(beta, dtype=float)
+    residual = design.y - design.offset - design.X @ np.asarray(beta, dtype=float)
     logdet_V = 2.0 * np.sum(np.log(np.diag(chol[0])))
     quadratic = residual @ la.cho_solve(chol, residual)
     return -0.5 * (design.n * np.log(2 * np.pi) + logdet_V + quadratic)
@@ -42,7 +47,7 @@ def beta_gls(design, theta, sigma=1.0):
     """
     chol = la.cho_factor(V(design, theta, sigma), lower=True)
     Vinv_X = la.cho_solve(chol, design.X)
-    return np.linalg.solve(design.X.T @ Vinv_X, Vinv_X.T @ design.y)
+    return np.linalg.solve(design.X.T @ Vinv_X, Vinv_X.T @ (design.y - design.offset))
 
 
 def reml_loglik(design, theta, sigma):
@@ -56,7 +61,7 @@ def reml_loglik(design, theta, sigma):
     """
     chol = la.cho_factor(V(design, theta, sigma), lower=True)
     information = design.X.T @ la.cho_solve(chol, design.X)    # X' V^-1 X
-    beta_hat = np.linalg.solve(information, design.X.T @ la.cho_solve(chol, design.y))
+    beta_hat = np.linalg.solve(information, design.X.T @ la.cho_solve(chol, design.y - design.offset))
     _, logdet_information = np.linalg.slogdet(information)
     return (loglik(design, beta_hat, theta, sigma)
             + 0.5 * design.p * np.log(2 * np.pi) - 0.5 * logdet_information)

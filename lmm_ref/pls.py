@@ -1,11 +1,13 @@
 """Penalized least squares: the computation at the heart of lme4 (chapter 3).
 
 With spherical random effects u and b = Lambda_theta u, the conditional modes u-tilde and
-the estimate beta-hat at a given theta minimise the penalized residual sum of squares
+the estimate beta-hat at a given theta minimise the penalized (weighted) residual sum of
+squares
 
-    r^2(theta, beta, u) = ||y - X beta - Z Lambda u||^2 + ||u||^2          (eq-prss)
+    r^2(theta, beta, u) = ||W^{1/2}(y - o - X beta - Z Lambda u)||^2 + ||u||^2   (eq-prss)
 
-Setting its gradient to zero gives a blocked system solved by Cholesky factors
+Setting its gradient to zero gives a blocked system solved by Cholesky factors (with X,
+Z and y standing for their weighted versions W^{1/2} X, W^{1/2} Z, W^{1/2}(y - o))
 
     L L'        = Lambda' Z' Z Lambda + I                                   (eq-L)
     L R_ZX      = Lambda' Z' X                                              (eq-RZX)
@@ -13,116 +15,79 @@ Setting its gradient to zero gives a blocked system solved by Cholesky factors
     L c_u       = Lambda' Z' y,      R_X' c_beta = X' y - R_ZX' c_u         (eq-c)
     R_X beta    = c_beta,            L' u = c_u - R_ZX beta                 (eq-back)
 
-`solve` returns every piece later chapters need: r^2 at the minimum, log|L|^2,
-log|R_X|^2, beta-hat and u-tilde.  No n x n matrix is formed: the data enter once,
-through the cross-products Z'Z, Z'X, Z'y, X'X, X'y (`CrossProducts`), and each term's
-Lambda_i = I kron T_i is applied block by block.
+`solve` works with X in the orthonormal basis Q_X of `lmm_ref.products` (X = Q_X R_0,
+so X'X = I there): it finds R_ZX_Q, R_X_Q and gamma = R_0 beta, and the solution maps
+them back, R_ZX = R_ZX_Q R_0, R_X = R_X_Q R_0, beta = R_0^{-1} gamma: the same equations
+in another basis of X's column space.  The data enter only through the cross-products
+(`lmm_ref.products`), and each term's Lambda_i = I kron T_i is applied block by block.
 """
 
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import scipy.sparse as sp
 
 from .cholesky import BlockedCholesky, cholesky, solve_triangular
-from .design import LambdaTemplate
-
-# Above this many entries in Z_2'Z_1, the blocks of the other terms are kept sparse.
-# Below it, dense arrays are faster: SciPy's sparse matrices cost tens of microseconds
-# per operation however small they are.
-DENSE_LIMIT = 1_000_000
-# Z itself (for the residual, and the gradient's products) is kept dense up to this many
-# entries: the sleep study's 180 x 36 = 6,480, not a 2,000 x 280 design.
-DENSE_Z_LIMIT = 20_000
-
-
-class CrossProducts:
-    """The data's cross-products, computed once per design and reused for every theta.
-
-    `D1` holds the l_1 diagonal blocks of Z_1' Z_1 (shape (l_1, p_1, p_1)); `Z2tZ1` and
-    `Z2tZ2` the rows of the other terms (dense for small problems, sparse for large
-    ones: see `DENSE_LIMIT`); `ZtX`, `Zty`, `XtX`, `Xty` the rest; and `Z`, `Zt`, dense
-    if small (`DENSE_Z_LIMIT`), for the products with n-vectors.
-    """
-
-    def __init__(self, design):
-        first, Z = design.terms[0], design.Z
-        X, y = design.X, design.y
-        self.D1 = np.zeros((first.n_levels, first.p, first.p))
-        np.add.at(self.D1, first.codes, first.X[:, :, None] * first.X[:, None, :])
-        self.sparse = first.q * (Z.shape[1] - first.q) > DENSE_LIMIT
-        if len(design.terms) > 1:  # the rows of the other terms
-            Z1, Z2 = Z[:, : first.q], Z[:, first.q:]
-            as_stored = sp.csr_matrix if self.sparse else (lambda M: M.toarray())
-            self.Z2tZ1 = as_stored(Z2.T @ Z1)
-            self.Z2tZ2 = as_stored(Z2.T @ Z2)
-        self.Z = Z.toarray() if Z.shape[0] * Z.shape[1] <= DENSE_Z_LIMIT else Z.tocsr()
-        self.Zt = self.Z.T if isinstance(self.Z, np.ndarray) else Z.T.tocsr()
-        self.ZtX = np.asarray(self.Zt @ X)
-        self.Zty = np.asarray(self.Zt @ y)
-        self.XtX = X.T @ X
-        self.Xty = X.T @ y
-        # Lambda_1 and Lambda_2 as sparse matrices, needed only on the sparse path
-        # (see `Lambda_products`): refilled from theta rather than built anew.
-        if self.sparse:
-            self.Lambda_first = LambdaTemplate(design.terms[:1])
-            self.Lambda_rest = LambdaTemplate(design.terms[1:])
-
-
-def Lambda_t_times(terms, Ts, B):
-    """Lambda' B, applied term by term as (I kron T_i') on the rows of B."""
-    return _apply_blocks(terms, [T.T for T in Ts], B)
-
-
-def Lambda_times(terms, Ts, B):
-    """Lambda B, applied term by term as (I kron T_i) on the rows of B."""
-    return _apply_blocks(terms, Ts, B)
-
-
-def _apply_blocks(terms, blocks, B):
-    pieces, start = [], 0
-    for term, M in zip(terms, blocks):
-        l, p = term.n_levels, term.p
-        rows = B[start: start + l * p]
-        if p == 1:  # a scalar term: I kron T_i is the number T_i times I
-            pieces.append(M[0, 0] * rows)
-        else:
-            pieces.append((M @ rows.reshape(l, p, -1)).reshape(rows.shape))  # M on each level
-        start += l * p
-    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+from .products import Lambda_t_times, Lambda_times
 
 
 @dataclass
 class LambdaZtZ:
     """The blocks of Q = Lambda'Z'Z, from which A = Q Lambda + I is formed (and which the
     gradient needs again): Q11 as l_1 blocks T_1'(Z_1'Z_1)_jj; Q21 = Lambda_2'Z_2'Z_1,
-    Q12 = Lambda_1'Z_1'Z_2 and Q22 = Lambda_2'Z_2'Z_2 (None for a single term); and, on
-    the sparse path, Lambda_1 and Lambda_2 themselves."""
+    Q12 = Lambda_1'Z_1'Z_2 and Q22 = Lambda_2'Z_2'Z_2 (None for a single term)."""
 
     Q11: np.ndarray
     Q21: object = None
     Q12: object = None
     Q22: object = None
-    Lambda1: object = None
-    Lambda2: object = None
 
 
 @dataclass
 class PLSSolution:
-    """The penalized least-squares solution at one theta (names as in the equations)."""
+    """The penalized least-squares solution at one theta (names as in the equations).
+
+    `R_ZX_Q`, `R_X_Q` and `gamma` are in the orthonormal basis Q_X of X's columns;
+    `R_0` maps them back (see the module docstring).  `residual` is the weighted
+    residual W^{1/2}(y - o - X beta - Z b); `logdet_W` is log|W| (0 without weights).
+    """
 
     theta: np.ndarray
     Ts: list  # the T_i at theta
     Q: LambdaZtZ
     L: BlockedCholesky
-    R_ZX: np.ndarray
-    R_X: np.ndarray
-    beta: np.ndarray
+    R_ZX_Q: np.ndarray
+    R_X_Q: np.ndarray
+    R_0: np.ndarray
+    gamma: np.ndarray
     u: np.ndarray
     b: np.ndarray
-    residual: np.ndarray  # e = y - X beta - Z b
+    residual: np.ndarray
     r2: float
+    logdet_W: float = 0.0
+
+    @property
+    def n(self):
+        return len(self.residual)
+
+    @property
+    def p(self):
+        return len(self.gamma)
+
+    @cached_property
+    def beta(self):
+        """beta-hat(theta) = R_0^{-1} gamma."""
+        return solve_triangular(self.R_0, self.gamma, lower=False)
+
+    @cached_property
+    def R_X(self):
+        """R_X = R_X_Q R_0: R_X' R_X = X'X - R_ZX' R_ZX (eq-RX) in X's own columns."""
+        return self.R_X_Q @ self.R_0
+
+    @cached_property
+    def R_ZX(self):
+        """R_ZX = R_ZX_Q R_0, the solution of L R_ZX = Lambda'Z'X (eq-RZX)."""
+        return self.R_ZX_Q @ self.R_0
 
     @cached_property
     def logdet_L2(self):
@@ -131,8 +96,9 @@ class PLSSolution:
 
     @cached_property
     def logdet_RX2(self):
-        """log |R_X|^2."""
-        return 2.0 * np.sum(np.log(np.abs(np.diag(self.R_X))))
+        """log |R_X|^2 = log |R_X_Q|^2 + log |R_0|^2, each from its triangle's diagonal."""
+        return 2.0 * float(np.sum(np.log(np.abs(np.diag(self.R_X_Q))))
+                           + np.sum(np.log(np.abs(np.diag(self.R_0)))))
 
 
 def r2_at(solution, beta):
@@ -145,65 +111,45 @@ def r2_at(solution, beta):
     return solution.r2 + float(shift @ shift)
 
 
-def solve(design, theta):
+def solve(products, theta):
     """Solve the penalized least-squares problem (eq-prss) at theta.
 
-    Follows eqs. (eq-L) to (eq-back) in order; see the module docstring.
+    Follows eqs. (eq-L) to (eq-back) in order, in the orthonormal basis of X (so X'X
+    is I); see the module docstring.  `products` is a `lmm_ref.products.CrossProducts`.
     """
-    products = _cross_products(design)
-    terms = design.terms
-    pieces = design.split_theta(theta)
-    Ts = [term.T(piece) for term, piece in zip(terms, pieces)]
+    xz, y = products.xz, products.y
+    terms = xz.terms
+    theta = np.asarray(theta, dtype=float)
+    Ts = xz.layout.T(theta)
 
-    Q = Lambda_products(terms, pieces, Ts, products)
-    L = BlockedCholesky(*_A_blocks(terms, Ts, Q))                          # eq-L
-    R_ZX = L.solve_L(Lambda_t_times(terms, Ts, products.ZtX))            # eq-RZX
-    R_X = cholesky(products.XtX - R_ZX.T @ R_ZX, lower=False)           # eq-RX
-    c_u = L.solve_L(Lambda_t_times(terms, Ts, products.Zty))             # eq-c
-    c_beta = solve_triangular(R_X, products.Xty - R_ZX.T @ c_u, lower=False, transpose=True)
-    beta = solve_triangular(R_X, c_beta, lower=False)                    # eq-back
-    u = L.solve_Lt(c_u - R_ZX @ beta)
+    Q = Lambda_products(xz, theta, Ts)
+    L = BlockedCholesky(*A_blocks(xz, theta, Ts, Q))                       # eq-L
+    R_ZX_Q = L.solve_L(Lambda_t_times(terms, Ts, xz.ZtX))                 # eq-RZX
+    R_X_Q = cholesky(np.eye(xz.p) - R_ZX_Q.T @ R_ZX_Q, lower=False)       # eq-RX
+    c_u = L.solve_L(Lambda_t_times(terms, Ts, y.Zty))                      # eq-c
+    c_beta = solve_triangular(R_X_Q, y.Xty - R_ZX_Q.T @ c_u, lower=False, transpose=True)
+    gamma = solve_triangular(R_X_Q, c_beta, lower=False)                   # eq-back
+    u = L.solve_Lt(c_u - R_ZX_Q @ gamma)
     b = Lambda_times(terms, Ts, u)
-    residual = design.y - design.X @ beta - products.Z @ b
-    r2 = float(residual @ residual) + float(u @ u)                        # eq-prss
-    return PLSSolution(theta=np.asarray(theta, dtype=float), Ts=Ts, Q=Q, L=L, R_ZX=R_ZX, R_X=R_X,
-                       beta=beta, u=u, b=b, residual=residual, r2=r2)
+    residual = y.y - xz.Q_X @ gamma - xz.Z @ b
+    r2 = float(residual @ residual) + float(u @ u)                          # eq-prss
+    return PLSSolution(theta=theta, Ts=Ts, Q=Q, L=L, R_ZX_Q=R_ZX_Q, R_X_Q=R_X_Q,
+                       R_0=xz.R_0, gamma=gamma, u=u, b=b, residual=residual, r2=r2,
+                       logdet_W=xz.logdet_W)
 
 
-def _cross_products(design):
-    # Cached on the design object: every theta of a fit reuses the same products.
-    if "_cross_products" not in design.__dict__:
-        design.__dict__["_cross_products"] = CrossProducts(design)
-    return design.__dict__["_cross_products"]
-
-
-def Lambda_products(terms, pieces, Ts, products):
-    """The blocks of Q = Lambda'Z'Z (see `LambdaZtZ`), from the data's cross-products."""
-    T1 = Ts[0]
-    Q11 = T1.T @ products.D1                          # T_1' (Z_1'Z_1)_jj, each level j
-    if len(terms) == 1:
+def Lambda_products(xz, theta, Ts):
+    """The blocks of Q = Lambda'Z'Z (see `LambdaZtZ`), from the cross-products."""
+    Q11 = Ts[0].T @ xz.D1                          # T_1' (Z_1'Z_1)_jj, each level j
+    if xz.rest is None:
         return LambdaZtZ(Q11)
-    first, rest = terms[:1], terms[1:]
-    if products.sparse:  # Lambda_1 and Lambda_2 as sparse matrices
-        Lambda1 = products.Lambda_first(pieces[0])
-        Lambda2 = products.Lambda_rest(np.concatenate(pieces[1:]))
-        return LambdaZtZ(Q11, Lambda2.T @ products.Z2tZ1, (Lambda1.T @ products.Z2tZ1.T).tocsc(),
-                         (Lambda2.T @ products.Z2tZ2).tocsc(), Lambda1, Lambda2)
-    return LambdaZtZ(Q11, Lambda_t_times(rest, Ts[1:], products.Z2tZ1),
-                     Lambda_t_times(first, Ts[:1], products.Z2tZ1.T),
-                     Lambda_t_times(rest, Ts[1:], products.Z2tZ2))
+    return LambdaZtZ(Q11, *xz.rest.Q_blocks(xz.terms, theta, Ts))
 
 
-def _A_blocks(terms, Ts, Q):
+def A_blocks(xz, theta, Ts, Q):
     """The blocks A11 (as l_1 small blocks), A21 and A22 of A = Q Lambda + I."""
     T1 = Ts[0]
     A11 = Q.Q11 @ T1 + np.eye(T1.shape[0])          # T_1' (Z_1'Z_1)_jj T_1 + I, each j
-    if len(terms) == 1:
+    if xz.rest is None:
         return A11, None, None
-    if Q.Lambda1 is not None:  # the sparse path
-        A21 = Q.Q21 @ Q.Lambda1
-        A22 = (Q.Q22 @ Q.Lambda2).toarray()
-    else:  # M Lambda = (Lambda' M')', Lambda applied block by block
-        A21 = Lambda_t_times(terms[:1], Ts[:1], Q.Q21.T).T
-        A22 = Lambda_t_times(terms[1:], Ts[1:], Q.Q22.T).T
-    return A11, A21, A22 + np.eye(A22.shape[0])
+    return (A11, *xz.rest.A_blocks(xz.terms, theta, Ts, Q.Q21, Q.Q22))

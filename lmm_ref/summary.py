@@ -119,7 +119,7 @@ def format_summary(fit):
                   f"{design.n - fit.df}"]
         lines += [" " + line for line in _table([header, values], "rrrrr")]
     lines.append("")
-    scaled = fit.residuals / fit.sigma
+    scaled = fit.residuals * np.sqrt(design.weights) / fit.sigma  # Pearson residuals
     quantiles = np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1])
     lines.append("Scaled residuals: ")
     lines += _table([["Min", "1Q", "Median", "3Q", "Max"], r_format(np.round(quantiles, 4), 4)], "rrrrr")

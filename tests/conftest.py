@@ -5,7 +5,8 @@ from functools import lru_cache
 
 import pytest
 
-from lmm_ref import data, design, reference
+from lmm_ref import data, reference
+from lmm_ref.model_frame import build
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +19,7 @@ def sleep():
 def _reference_design(formula, dataset):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the reference models build without any warning
-        return design.build(formula, data.load(dataset))
+        return build(formula, data.load(dataset))
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""lmm_ref.design: Z, Lambda and the checks on the data, against hand-built matrices and lme4.
+"""lmm_ref.design, .parameters and .model_frame: Z, Lambda, theta's layout and the checks
+on the data, against hand-built matrices and lme4.
 
 Z is compared with matrices assembled by explicit loops over observations (the
 definition, eq. `eq-Zi`), never with another vectorised formula; shapes, theta names,
@@ -12,8 +13,9 @@ import pandas as pd
 import pytest
 import scipy.linalg as la
 
-from lmm_ref import data, design, marginal, reference
+from lmm_ref import data, marginal, reference
 from lmm_ref.design import LambdaTemplate
+from lmm_ref.model_frame import build
 from lmm_ref.errors import DataError, DataTypeError, FormulaError, LmmRefError
 
 REML_FITS = [fit for fit in reference.lme4_fits() if fit["reml"]]
@@ -21,10 +23,10 @@ FIT_IDS = [fit["id"] for fit in REML_FITS]
 
 
 def build_quietly(formula, frame):
-    """design.build, failing the test if it warns."""
+    """model_frame.build, failing the test if it warns."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        return design.build(formula, frame)
+        return build(formula, frame)
 
 
 def assert_same_design(a, b):
@@ -37,7 +39,7 @@ def assert_same_design(a, b):
     for s, t in zip(a.terms, b.terms):
         assert list(s.levels) == list(t.levels)
         np.testing.assert_array_equal(s.codes, t.codes)
-    assert a.theta_names == b.theta_names
+    assert a.layout.names == b.layout.names
 
 
 # ---------------------------------------------------------------------------------------
@@ -112,7 +114,7 @@ def test_zerocorr_Z_is_two_copies_of_the_slope_layout(sleep):
     Z = D.Z.toarray()
     np.testing.assert_array_equal(Z[:, :18], full[:, 0::2])
     np.testing.assert_array_equal(Z[:, 18:], full[:, 1::2])
-    assert D.theta_names == ["Subject.(Intercept)", "Subject.Days"]
+    assert D.layout.names == ["Subject.(Intercept)", "Subject.Days"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -130,15 +132,15 @@ def test_dimensions_against_lme4(fit, reference_design):
     assert D.q == q_lme4
     assert D.Z.shape == (D.n, D.q)
     assert D.X.shape == (D.n, D.p)
-    assert len(D.theta_lower) == len(D.theta_start) == len(fit["theta"])
+    assert len(D.layout.lower) == len(D.layout.start) == len(fit["theta"])
 
 
 @pytest.mark.parametrize("fit", REML_FITS, ids=FIT_IDS)
 def test_theta_names_and_term_order_as_lme4(fit, reference_design):
     D = reference_design(fit)
-    assert D.theta_names == fit["theta_names"]
+    assert D.layout.names == fit["theta_names"]
     # term order: lme4's theta names list the grouping factors in its term order
-    groups = [group for term in D.terms for group in [term.group] * term.n_theta]
+    groups = [place.group for place in D.layout.terms for _ in range(place.size)]
     assert groups == [name.split(".")[0] for name in fit["theta_names"]]
     # ... which is by decreasing number of levels
     levels = [term.n_levels for term in D.terms]
@@ -159,7 +161,7 @@ def test_levels_and_columns_as_in_lme4_ranef(fit, reference_design):
 @pytest.mark.parametrize("fit", REML_FITS, ids=FIT_IDS)
 def test_bounds_and_start(fit, reference_design):
     D = reference_design(fit)
-    for name, lower, start in zip(D.theta_names, D.theta_lower, D.theta_start):
+    for name, lower, start in zip(D.layout.names, D.layout.lower, D.layout.start):
         if len(name.split(".")) == 2:  # 'group.column': a diagonal entry of T
             assert lower == 0 and start == 1
         else:                           # 'group.row.column': below the diagonal
@@ -174,25 +176,25 @@ def test_bounds_and_start(fit, reference_design):
 def test_T_filled_column_wise(sleep):
     D = build_quietly("Reaction ~ Days + (Days | Subject)", sleep)
     (term,) = D.terms
-    T = term.T([1.0, 2.0, 3.0])
+    (T,) = D.layout.T([1.0, 2.0, 3.0])
     np.testing.assert_array_equal(T, [[1.0, 0.0], [2.0, 3.0]])
     Lambda = D.Lambda([1.0, 2.0, 3.0]).toarray()
     np.testing.assert_array_equal(Lambda, la.block_diag(*[T] * 18))
-    np.testing.assert_array_equal(term.Lambda([1.0, 2.0, 3.0]).toarray(), Lambda)
+    np.testing.assert_array_equal(term.Lambda(T).toarray(), Lambda)
+    np.testing.assert_array_equal(D.layout.from_T([T]), [1.0, 2.0, 3.0])
 
 
 def test_T_three_by_three(sleep):
     frame = sleep.assign(Days2=sleep["Days"] ** 2)
     D = build_quietly("Reaction ~ Days + (1 + Days + Days2 | Subject)", frame)
-    (term,) = D.terms
     np.testing.assert_array_equal(
-        term.T(np.arange(1.0, 7.0)), [[1, 0, 0], [2, 4, 0], [3, 5, 6]])
-    assert D.theta_names == [
+        D.layout.T(np.arange(1.0, 7.0))[0], [[1, 0, 0], [2, 4, 0], [3, 5, 6]])
+    assert D.layout.names == [
         "Subject.(Intercept)", "Subject.Days.(Intercept)", "Subject.Days2.(Intercept)",
         "Subject.Days", "Subject.Days2.Days", "Subject.Days2",
     ]
-    np.testing.assert_array_equal(D.theta_lower, [0, -np.inf, -np.inf, 0, -np.inf, 0])
-    np.testing.assert_array_equal(D.theta_start, [1, 0, 0, 1, 0, 1])
+    np.testing.assert_array_equal(D.layout.lower, [0, -np.inf, -np.inf, 0, -np.inf, 0])
+    np.testing.assert_array_equal(D.layout.start, [1, 0, 0, 1, 0, 1])
     assert D.q == 54
 
 
@@ -201,7 +203,7 @@ def test_Lambda_of_two_terms_is_block_diagonal():
     D = build_quietly("strength ~ 1 + (1 | batch/cask)", pastes)
     Lambda = D.Lambda([2.0, 0.5]).toarray()
     np.testing.assert_array_equal(Lambda, np.diag([2.0] * 30 + [0.5] * 10))
-    assert [piece.tolist() for piece in D.split_theta([2.0, 0.5])] == [[2.0], [0.5]]
+    assert [piece.tolist() for piece in D.layout.split([2.0, 0.5])] == [[2.0], [0.5]]
 
 
 def test_Lambda_zerocorr(sleep):
@@ -326,7 +328,7 @@ def test_nested_factor_with_unique_codes_builds_quietly():
 ])
 def test_unknown_column_is_named(sleep, formula, culprit):
     with pytest.raises(DataError, match=culprit) as info:
-        design.build(formula, sleep)
+        build(formula, sleep)
     assert "Reaction, Days, Subject" in str(info.value)  # and the columns there are
 
 
@@ -337,39 +339,39 @@ def test_unknown_column_is_named(sleep, formula, culprit):
 ])
 def test_data_must_be_a_dataframe(frame):
     with pytest.raises(DataTypeError, match=f"data must be a pandas DataFrame, not {type(frame).__name__}"):
-        design.build("y ~ 1 + (1 | g)", frame)
+        build("y ~ 1 + (1 | g)", frame)
 
 
 def test_data_type_error_is_a_type_error(sleep):
     with pytest.raises(TypeError):
-        design.build("Reaction ~ Days + (1 | Subject)", sleep.to_numpy())
+        build("Reaction ~ Days + (1 | Subject)", sleep.to_numpy())
 
 
 def test_formula_errors_come_through_build(sleep):
     with pytest.raises(FormulaError, match="no random-effects term"):
-        design.build("Reaction ~ Days", sleep)
+        build("Reaction ~ Days", sleep)
 
 
 def test_empty_data(sleep):
     with pytest.raises(DataError, match="no rows"):
-        design.build("Reaction ~ Days + (1 | Subject)", sleep.iloc[:0])
+        build("Reaction ~ Days + (1 | Subject)", sleep.iloc[:0])
 
 
 def test_grouping_factor_with_one_level(sleep):
     with pytest.raises(DataError, match=r"'one'.*only 1 level \('a'\)"):
-        design.build("Reaction ~ Days + (1 | one)", sleep.assign(one="a"))
+        build("Reaction ~ Days + (1 | one)", sleep.assign(one="a"))
 
 
 def test_grouping_factor_with_a_level_per_observation(sleep):
     with pytest.raises(DataError, match=r"'obs'.*180 levels for 180 observations"):
-        design.build("Reaction ~ Days + (1 | obs)", sleep.assign(obs=np.arange(180)))
+        build("Reaction ~ Days + (1 | obs)", sleep.assign(obs=np.arange(180)))
 
 
 def test_term_with_as_many_effects_as_observations(sleep):
     frame = sleep.assign(pair=np.arange(180) // 2)  # 90 levels, fine for an intercept ...
     build_quietly("Reaction ~ Days + (1 | pair)", frame)
     with pytest.raises(DataError, match=r"\(Days \| pair\) has 180 random effects \(90 levels x 2 columns\)"):
-        design.build("Reaction ~ Days + (Days | pair)", frame)  # ... but not for a slope too
+        build("Reaction ~ Days + (Days | pair)", frame)  # ... but not for a slope too
 
 
 @pytest.mark.parametrize("response, dtype", [
@@ -380,19 +382,19 @@ def test_term_with_as_many_effects_as_observations(sleep):
 def test_non_numeric_response(sleep, response, dtype):
     frame = sleep.assign(text=sleep["Subject"].astype(str) + "ms", flag=sleep["Days"] > 4)
     with pytest.raises(DataTypeError, match=rf"response '{response}' must be numeric.*type ({dtype})"):
-        design.build(f"{response} ~ Days + (1 | Subject)", frame)
+        build(f"{response} ~ Days + (1 | Subject)", frame)
 
 
 def test_constant_response(sleep):
     with pytest.raises(DataError, match=r"response 'c' is constant \(3\.5\)"):
-        design.build("c ~ Days + (1 | Subject)", sleep.assign(c=3.5))
+        build("c ~ Days + (1 | Subject)", sleep.assign(c=3.5))
 
 
 def test_all_errors_are_lmm_ref_errors(sleep):
     for formula, frame in [("RT ~ (1 | Subject)", sleep), ("Reaction ~ (1 | Subject)", sleep.iloc[:0]),
                            ("Reaction ~ (1 | Subject)", None), ("Reaction ~ x", sleep)]:
         with pytest.raises(LmmRefError):
-            design.build(formula, frame)
+            build(formula, frame)
 
 
 # ---------------------------------------------------------------------------------------
@@ -408,7 +410,7 @@ def test_incomplete_rows_dropped_with_a_warning(sleep):
     frame.loc[30, "Days"] = -np.inf
     formula = "Reaction ~ Days + (Days | Subject)"
     with pytest.warns(UserWarning, match=r"dropped 4 of 180 rows.*Reaction \(1\).*Days \(2\).*Subject \(1\)"):
-        D = design.build(formula, frame)
+        D = build(formula, frame)
     clean = frame.drop(index=[3, 10, 20, 30]).reset_index(drop=True)
     assert D.n == 176
     assert_same_design(D, build_quietly(formula, clean))
@@ -418,7 +420,7 @@ def test_pandas_na_in_a_nullable_column(sleep):
     frame = sleep.astype({"Reaction": "Float64"})
     frame.loc[0, "Reaction"] = pd.NA
     with pytest.warns(UserWarning, match=r"dropped 1 of 180 rows"):
-        D = design.build("Reaction ~ Days + (1 | Subject)", frame)
+        D = build("Reaction ~ Days + (1 | Subject)", frame)
     np.testing.assert_array_equal(D.y, sleep["Reaction"].to_numpy()[1:])
 
 
@@ -432,14 +434,14 @@ def test_missing_values_in_unused_columns_are_ignored(sleep):
 def test_every_row_missing(sleep):
     with pytest.warns(UserWarning, match="dropped 180 of 180"):
         with pytest.raises(DataError, match=r"no rows are left.*junk \(180\)"):
-            design.build("Reaction ~ junk + (1 | Subject)", sleep.assign(junk=np.nan))
+            build("Reaction ~ junk + (1 | Subject)", sleep.assign(junk=np.nan))
 
 
 def test_dropping_all_rows_of_a_level_also_drops_the_level(sleep):
     frame = sleep.copy()
     frame.loc[frame["Subject"] == "308", "Reaction"] = np.nan
     with pytest.warns(UserWarning) as record:
-        D = design.build("Reaction ~ Days + (1 | Subject)", frame)
+        D = build("Reaction ~ Days + (1 | Subject)", frame)
     messages = [str(w.message) for w in record]
     assert any("dropped 10 of 180 rows" in m for m in messages)
     assert any("'Subject' has 1 categorical level(s) with no observations (308)" in m for m in messages)
@@ -455,7 +457,7 @@ def test_dropping_all_rows_of_a_level_also_drops_the_level(sleep):
 def test_aliased_fixed_column_dropped_with_a_warning(sleep, extra, formula):
     frame = sleep.assign(Days2=extra(sleep))
     with pytest.warns(UserWarning, match=r"rank deficient; dropped the aliased column\(s\) Days2"):
-        D = design.build(formula, frame)
+        D = build(formula, frame)
     assert D.X_names == ["(Intercept)", "Days"]
     assert D.dropped_columns == ["Days2"]
     assert_same_design(D, build_quietly("Reaction ~ Days + (1 | Subject)", sleep))
@@ -465,30 +467,30 @@ def test_aliased_column_in_a_factor_coding():
     # x_b + x_c = 1 - x_a: with an intercept, the coded factor and a copy of it collide
     pastes = data.load("Pastes").assign(cask_a=lambda f: (f["cask"] == "a").astype(float))
     with pytest.warns(UserWarning, match=r"dropped the aliased column\(s\) cask_a"):
-        D = design.build("strength ~ cask + cask_a + (1 | batch)", pastes)
+        D = build("strength ~ cask + cask_a + (1 | batch)", pastes)
     assert "cask_a" not in D.X_names and D.p == 3
 
 
 def test_unused_categorical_levels_dropped_with_a_warning(sleep):
     frame = sleep.assign(Subject=sleep["Subject"].cat.add_categories(["999", "100"]))
     with pytest.warns(UserWarning, match=r"'Subject' has 2 categorical level\(s\) with no observations \(999, 100\)"):
-        D = design.build("Reaction ~ Days + (Days | Subject)", frame)
+        D = build("Reaction ~ Days + (Days | Subject)", frame)
     assert_same_design(D, build_quietly("Reaction ~ Days + (Days | Subject)", sleep))
 
 
 def test_unused_level_warning_points_at_the_caller(sleep):
     frame = sleep.assign(Subject=sleep["Subject"].cat.add_categories(["999"]))
     with pytest.warns(UserWarning, match="no observations") as record:
-        design.build("Reaction ~ Days + (1 | Subject)", frame)
+        build("Reaction ~ Days + (1 | Subject)", frame)
     assert record[0].filename == __file__
 
 
 def test_other_warnings_point_at_the_caller(sleep):
     with pytest.warns(UserWarning, match="dropped 1 of 180") as record:
-        design.build("Reaction ~ Days + (1 | Subject)", sleep.assign(Reaction=[np.nan] + list(sleep["Reaction"][1:])))
+        build("Reaction ~ Days + (1 | Subject)", sleep.assign(Reaction=[np.nan] + list(sleep["Reaction"][1:])))
     assert record[0].filename == __file__
     with pytest.warns(UserWarning, match="aliased") as record:
-        design.build("Reaction ~ Days + D2 + (1 | Subject)", sleep.assign(D2=sleep["Days"]))
+        build("Reaction ~ Days + D2 + (1 | Subject)", sleep.assign(D2=sleep["Days"]))
     assert record[0].filename == __file__
 
 
@@ -496,7 +498,7 @@ def test_python_keywords_as_column_names():
     dyestuff = data.load("Dyestuff")
     renamed = dyestuff.rename(columns={"Yield": "yield", "Batch": "class"})
     D = build_quietly("yield ~ 1 + (1 | class)", renamed)
-    assert D.theta_names == ["class.(Intercept)"]
+    assert D.layout.names == ["class.(Intercept)"]
     original = build_quietly("Yield ~ 1 + (1 | Batch)", dyestuff)
     np.testing.assert_array_equal(D.y, original.y)
     np.testing.assert_array_equal(D.X, original.X)
@@ -508,7 +510,7 @@ def test_python_keyword_as_fixed_and_random_slope(sleep):
     D = build_quietly("Reaction ~ lambda + (lambda | from)", renamed)
     original = build_quietly("Reaction ~ Days + (Days | Subject)", sleep)
     assert D.X_names == ["(Intercept)", "lambda"]
-    assert D.theta_names == ["from.(Intercept)", "from.lambda.(Intercept)", "from.lambda"]
+    assert D.layout.names == ["from.(Intercept)", "from.lambda.(Intercept)", "from.lambda"]
     np.testing.assert_array_equal(D.Z.toarray(), original.Z.toarray())
     np.testing.assert_array_equal(D.X, original.X)
 
@@ -520,8 +522,8 @@ def test_response_expression(sleep):
 
 def test_Lambda_template_refills_the_same_Lambda():
     """pls's LambdaTemplate (lme4's Lind) gives what Design.Lambda builds as blockdiag(I kron T_i)."""
-    D = design.build("strength ~ 1 + (1 | batch/cask)", data.load("Pastes"))
-    D_slope = design.build("Reaction ~ Days + (Days | Subject)", data.load("sleepstudy"))
+    D = build("strength ~ 1 + (1 | batch/cask)", data.load("Pastes"))
+    D_slope = build("Reaction ~ Days + (Days | Subject)", data.load("sleepstudy"))
     for D_, theta in ((D, [0.7, 1.9]), (D_slope, [1.1, -0.4, 0.3]), (D_slope, [0.5, 0.0, 0.0])):
         expected = D_.Lambda(theta).toarray()
         np.testing.assert_array_equal(LambdaTemplate(D_.terms)(theta).toarray(), expected)

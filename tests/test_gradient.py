@@ -2,7 +2,7 @@
 
 Checked against central differences of the criterion, which share no code with it:
 at lme4's estimates and at random points for every reference model, on random designs
-of every structure in tests/test_invariants.py (boundary points included), on the dense
+of every structure in tests/support.py (boundary points included), on the dense
 and the sparse path of the blocked Cholesky factor; and the pieces it is built from
 (the selected blocks of A^{-1}, `level_blocks`) against dense computations.
 """
@@ -13,9 +13,11 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
-from test_invariants import PROPERTY, designs, random_frame
+from support import PROPERTY, criterion, designs, random_frame
 
-from lmm_ref import cholesky, data, design, fitting, pls, profile
+from lmm_ref import cholesky, data, gradient, optimise, products, pls
+from lmm_ref.model_frame import build
+from lmm_ref.products import cross_products
 from lmm_ref.reference import fit_label, lme4_fits
 
 REFERENCES = lme4_fits()
@@ -23,27 +25,27 @@ IDS = [fit_label(ref) for ref in REFERENCES]
 
 
 def central_differences(D, theta, reml, step=1e-5):
-    """The gradient by central differences of profile.objective (independent of gradient.py)."""
+    """The gradient by central differences of the criterion (independent of gradient.py)."""
     h = step * np.maximum(np.abs(theta), 1.0)
     return np.array([
-        (profile.objective(D, theta + h[k] * e, reml) - profile.objective(D, theta - h[k] * e, reml))
+        (criterion(D, theta + h[k] * e, reml) - criterion(D, theta - h[k] * e, reml))
         / (2 * h[k]) for k, e in enumerate(np.eye(len(theta)))
     ])
 
 
 def assert_gradient_matches(D, theta, reml):
-    value, exact = profile.objective_and_gradient(D, theta, reml)
-    assert value == profile.objective(D, theta, reml)
+    value, exact = gradient.criterion_and_gradient(cross_products(D), theta, reml)
+    assert value == criterion(D, theta, reml)
     np.testing.assert_allclose(exact, central_differences(D, theta, reml), rtol=1e-5, atol=1e-5)
 
 
 @pytest.fixture(params=[False, True], ids=["dense", "sparse"])
 def path(request, monkeypatch):
-    """Run a test on the dense and on the sparse path of pls (pls.DENSE_LIMIT for the
-    other terms' blocks, pls.DENSE_Z_LIMIT for Z itself)."""
+    """Run a test on the dense and on the sparse path of pls (products.DENSE_LIMIT for the
+    other terms' blocks, products.DENSE_Z_LIMIT for Z itself)."""
     if request.param:
-        monkeypatch.setattr(pls, "DENSE_LIMIT", 0)
-        monkeypatch.setattr(pls, "DENSE_Z_LIMIT", 0)
+        monkeypatch.setattr(products, "DENSE_LIMIT", 0)
+        monkeypatch.setattr(products, "DENSE_Z_LIMIT", 0)
     return request.param
 
 
@@ -53,11 +55,11 @@ def test_gradient_of_every_reference_model(ref, reference_design):
     D = reference_design(ref)
     rng = np.random.default_rng(7)
     theta_hat = np.asarray(ref["theta"], dtype=float)
-    for theta in (theta_hat, D.theta_start, theta_hat + rng.uniform(0.05, 0.5, theta_hat.size)):
+    for theta in (theta_hat, D.layout.start, theta_hat + rng.uniform(0.05, 0.5, theta_hat.size)):
         assert_gradient_matches(D, theta, ref["reml"])
     # lme4's optimum: every parameter off its bound has a slope near zero
-    _, g = profile.objective_and_gradient(D, theta_hat, ref["reml"])
-    interior = theta_hat - D.theta_lower > 1e-4
+    _, g = gradient.criterion_and_gradient(cross_products(D), theta_hat, ref["reml"])
+    interior = theta_hat - D.layout.lower > 1e-4
     assert np.all(np.abs(g[interior]) < 1e-2), g
 
 
@@ -68,22 +70,23 @@ def test_gradient_on_random_designs(spec, reml, sparse, seed, zeros):
     """Random structures, both Cholesky paths, and points with some diagonal entries at 0."""
     frame, formula = random_frame(*spec)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pls, "DENSE_LIMIT", 0 if sparse else 1_000_000)
-        patch.setattr(pls, "DENSE_Z_LIMIT", 0 if sparse else 1_000_000)
-        D = design.build(formula, frame)
-        products = pls.CrossProducts(D)
-        assert products.sparse == (sparse and len(D.terms) > 1)
-        assert sp.issparse(products.Z) == sparse
+        patch.setattr(products, "DENSE_LIMIT", 0 if sparse else 1_000_000)
+        patch.setattr(products, "DENSE_Z_LIMIT", 0 if sparse else 1_000_000)
+        D = build(formula, frame)
+        xz = cross_products(D).xz
+        if len(D.terms) > 1:
+            assert isinstance(xz.rest, products.SparseRest if sparse else products.DenseRest)
+        assert sp.issparse(xz.Z) == sparse
         rng = np.random.default_rng(seed)
-        theta = D.theta_start + rng.uniform(-0.5, 1.0, D.theta_start.size)
+        theta = D.layout.start + rng.uniform(-0.5, 1.0, D.layout.start.size)
         if zeros:  # a boundary point: the first diagonal entry of a term set to 0
-            theta[np.flatnonzero(D.theta_lower == 0)[:1]] = 0.0
+            theta[np.flatnonzero(D.layout.lower == 0)[:1]] = 0.0
         assert_gradient_matches(D, theta, reml)
 
 
 def test_gradient_without_fixed_effects(path):
     """p = 0 ('0 +' and no other fixed term): R_X is empty and adds nothing."""
-    D = design.build("Reaction ~ 0 + (Days | Subject)", data.load("sleepstudy"))
+    D = build("Reaction ~ 0 + (Days | Subject)", data.load("sleepstudy"))
     assert D.p == 0
     for reml in (True, False):
         assert_gradient_matches(D, np.array([1.2, -0.3, 0.4]), reml)
@@ -92,17 +95,17 @@ def test_gradient_without_fixed_effects(path):
 def test_gradient_at_zero_is_zero_for_a_scalar_term():
     """d(theta) is even in a scalar term's theta, so the slope at 0 vanishes exactly:
     why a gradient method started there does not move (chapter 6)."""
-    D = design.build("Yield ~ 1 + (1 | Batch)", data.load("Dyestuff"))
+    D = build("Yield ~ 1 + (1 | Batch)", data.load("Dyestuff"))
     for reml in (True, False):
-        _, g = profile.objective_and_gradient(D, np.array([0.0]), reml)
+        _, g = gradient.criterion_and_gradient(cross_products(D), np.array([0.0]), reml)
         assert g[0] == 0.0
 
 
 def test_inverse_blocks_are_blocks_of_the_dense_inverse(path):
     """Y11's diagonal blocks, Y21 and Y22 against inv(L L') formed densely."""
-    D = design.build("y ~ x + (x | A) + (x + z | B) + (1 | C)", three_factor_frame())
-    theta = D.theta_start * 0.8 + 0.15
-    L = pls.solve(D, theta).L
+    D = build("y ~ x + (x | A) + (x + z | B) + (1 | C)", three_factor_frame())
+    theta = D.layout.start * 0.8 + 0.15
+    L = pls.solve(cross_products(D), theta).L
     assert sp.issparse(L.L21) == path
     Y = np.linalg.inv((L.to_sparse() @ L.to_sparse().T).toarray())
     Y11, Y21, Y22 = L.inverse_blocks()
@@ -125,10 +128,10 @@ def test_level_blocks_dense_and_sparse_agree():
 
 def test_fit_with_exact_gradient_matches_finite_difference_fit():
     """L-BFGS-B on the exact gradient and on SciPy's finite differences: one optimum."""
-    D = design.build("Reaction ~ Days + (Days | Subject)", data.load("sleepstudy"))
-    exact = fitting.Criterion(D, reml=True)
-    theta_exact, record_exact = fitting.minimise(exact, D.theta_start, D.theta_lower)
-    theta_fd, record_fd = fitting.minimise(lambda t: exact(t), D.theta_start, D.theta_lower)
+    D = build("Reaction ~ Days + (Days | Subject)", data.load("sleepstudy"))
+    exact = optimise.Criterion(cross_products(D), reml=True)
+    theta_exact, record_exact = optimise.minimise(exact, D.layout.start, D.layout.lower)
+    theta_fd, record_fd = optimise.minimise(lambda t: exact(t), D.layout.start, D.layout.lower)
     assert record_exact.evaluations < record_fd.evaluations / 2
     assert exact(theta_exact) <= exact(theta_fd) + 1e-9
     np.testing.assert_allclose(theta_exact, theta_fd, rtol=1e-4, atol=1e-5)

@@ -1,11 +1,8 @@
 """Invariants of the fit, as property-based tests on random small designs.
 
-The designs (`random_frame`) have one or two grouping factors, crossed or nested,
+The designs (`support.random_frame`) have one or two grouping factors, crossed or nested,
 random slopes, uncorrelated ('||') terms and unbalanced groups.  On them:
 
-* the PLS likelihood equals the dense marginal one at random parameters, boundary
-  included, for the structures tests/test_likelihood.py does not generate (slopes on
-  both crossed factors, '||' terms, three nested levels);
 * the fit does not depend on the order of the rows or the labels of the levels;
 * y -> c y (c > 0) multiplies fixef, every SD and sigma by c and leaves theta alone; the
   ML deviance gains 2 n log c and the REML criterion 2 (n - p) log c, since r^2 gains
@@ -34,123 +31,15 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from support import (PROPERTY, STRUCTURES, assert_close, assert_same_fit, criterion, designs,
+                     fit_ignoring_warnings as fit, random_frame, sds, solve)
+
 import lmm_ref
-from lmm_ref import design, fitting, marginal, pls, profile
-
-# derandomize: the same examples on every run.  No shrinking: each example is a seed,
-# a size and a structure, readable as it is, and shrinking would refit for minutes.
-PROPERTY = settings(max_examples=25, deadline=None, derandomize=True,
-                    phases=[Phase.explicit, Phase.generate],
-                    suppress_health_check=[HealthCheck.too_slow])
-
-STRUCTURES = {
-    # name: (random part of the formula, number of terms); the fixed part is 1 + x + z
-    "intercept": ("(1 | g)", 1),
-    "slope": ("(x | g)", 1),
-    "uncorrelated": ("(x || g)", 2),
-    "crossed": ("(1 | g) + (1 | h)", 2),
-    "crossed slopes": ("(x | g) + (z | h)", 2),
-    "nested": ("(1 | g/h)", 2),
-    "nested slope": ("(x | g) + (1 | g:h)", 2),
-    "three levels": ("(1 | g/h/k)", 3),
-}
-
-
-def random_frame(seed, n, structure):
-    """Data for `y ~ 1 + x + z + <STRUCTURES[structure]>` with real signal.
-
-    g has 3 to n/8 levels, each with at least 4 rows (6 for three levels); h is crossed
-    with g (2 to 6 levels) or nested in it (2 or 3 sub-levels per level of g, numbered
-    0, 1, 2 again in every g, so only g:h identifies a sub-group); k is nested in g:h
-    the same way, 2 sub-levels each.
-    Group sizes are unbalanced (Dirichlet proportions).  The true SDs are 1.5 (g),
-    0.5 (slopes), 1 (h, k) against a residual SD of 1, so the variances are
-    estimable, but fits on the boundary still happen and are allowed.
-    """
-    rng = np.random.default_rng(seed)
-    x = rng.normal(loc=1.0, scale=2.0, size=n)
-    z = rng.uniform(-1.0, 3.0, size=n)
-
-    def unbalanced(levels, size, at_least):
-        codes = np.concatenate([np.repeat(np.arange(levels), at_least),
-                                rng.choice(levels, size=size - at_least * levels,
-                                           p=rng.dirichlet(np.ones(levels)))])
-        return rng.permutation(codes)
-
-    def nested_in(parent, per_parent, at_least):
-        child = np.empty(len(parent), dtype=int)
-        for level in np.unique(parent):
-            rows = np.flatnonzero(parent == level)
-            child[rows] = unbalanced(per_parent, len(rows), at_least)
-        return child
-
-    three = structure == "three levels"
-    l_g = int(rng.integers(3, n // 8 + 1))
-    g = unbalanced(l_g, n, at_least=6 if three else 4)
-    effects = 1.5 * rng.normal(size=l_g)[g] + 0.5 * rng.normal(size=l_g)[g] * x
-    frame = pd.DataFrame({"x": x, "z": z, "g": [f"g{c}" for c in g]})
-    if "crossed" in structure:
-        h = unbalanced(int(rng.integers(2, 7)), n, at_least=1)
-        frame["h"] = h  # integer codes: a numeric grouping column is a factor too
-        effects += rng.normal(size=7)[h] + 0.5 * rng.normal(size=7)[h] * z
-    elif "nested" in structure or "three" in structure:
-        h = nested_in(g, int(rng.integers(2, 4)), at_least=2 if three else 1)
-        frame["h"] = pd.Categorical(h)
-        gh = g * 3 + h
-        effects += rng.normal(size=3 * l_g)[gh]
-        if three:
-            k = nested_in(gh, 2, at_least=1)
-            frame["k"] = k
-            effects += rng.normal(size=6 * l_g)[gh * 2 + k]
-    frame["y"] = 10.0 + 0.8 * x - 1.2 * z + effects + rng.normal(size=n)
-    return frame, f"y ~ 1 + x + z + {STRUCTURES[structure][0]}"
-
-
-def fit(formula, frame, reml):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # boundary fits, and the odd convergence note
-        return lmm_ref.fit(formula, frame, reml=reml)
-
-
-designs = st.builds(
-    lambda seed, n, structure: (seed, n, structure),
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(40, 80),
-    structure=st.sampled_from(sorted(STRUCTURES)),
-)
-
-
-def sds(result):
-    """Every SD of the fit (not the correlations), in table order, residual last."""
-    table = result.varcorr
-    return table[table["var2"].isna()]["sdcor"].to_numpy()
-
-
-def assert_close(actual, desired, rtol, atol):
-    """assert_allclose with an absolute tolerance per entry (e.g. scaled by each SE)."""
-    actual, desired = np.asarray(actual, dtype=float), np.asarray(desired, dtype=float)
-    bound = rtol * np.abs(desired) + atol
-    assert np.all(np.abs(actual - desired) <= bound), (
-        f"\n actual  {actual!r}\n desired {desired!r}\n |diff|  {np.abs(actual - desired)!r}"
-        f"\n allowed {bound!r}")
-
-
-def assert_same_estimates(a, b, beta_map=None, objective_shift=0.0):
-    """Two fits of one model: same objective and estimates, to optimiser precision.
-
-    `beta_map` turns b's fixed effects into a's parameterisation; a's objective is b's
-    plus `objective_shift`.
-    """
-    np.testing.assert_allclose(a.objective, b.objective + objective_shift, rtol=1e-7)
-    np.testing.assert_allclose(a.theta, b.theta, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(a.sigma, b.sigma, rtol=1e-4)
-    np.testing.assert_allclose(sds(a), sds(b), rtol=1e-4, atol=1e-4 * a.sigma)
-    beta_b = b.fixef.to_numpy() if beta_map is None else beta_map(b.fixef.to_numpy())
-    assert_close(a.fixef, beta_b, rtol=1e-4, atol=1e-3 * a.stderr.to_numpy())
-
+from lmm_ref import optimise
+from lmm_ref.model_frame import build
 
 # ---------------------------------------------------------------------------------------
 # The generator itself
@@ -162,7 +51,7 @@ def test_random_frames_are_valid_designs(spec):
     frame, formula = random_frame(*spec)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing dropped, nothing aliased
-        D = design.build(formula, frame)
+        D = build(formula, frame)
     seed, n, structure = spec
     assert D.n == n and D.X_names == ["(Intercept)", "x", "z"]
     assert len(D.terms) == STRUCTURES[structure][1]
@@ -190,43 +79,16 @@ def test_random_frames_are_valid_designs(spec):
 def test_fit_is_a_minimum(spec, reml):
     frame, formula = random_frame(*spec)
     result = fit(formula, frame, reml)
-    D, lower = result.design, result.design.theta_lower
+    D, lower = result.design, result.design.layout.lower
 
-    def criterion(theta):
-        return profile.objective(D, theta, reml)
+    def at(theta):
+        return criterion(D, theta, reml)
 
-    np.testing.assert_allclose(criterion(result.theta), result.objective, rtol=1e-12)
-    polished, _ = fitting.minimise(criterion, result.theta, lower, "Nelder-Mead")
-    assert criterion(polished) >= result.objective - 1e-7 * abs(result.objective), (
+    np.testing.assert_allclose(at(result.theta), result.objective, rtol=1e-12)
+    polished, _ = optimise.minimise(at, result.theta, lower, "Nelder-Mead")
+    assert at(polished) >= result.objective - 1e-7 * abs(result.objective), (
         f"Nelder-Mead went on from {result.theta} to {polished}")
     assert result.converged
-
-
-# ---------------------------------------------------------------------------------------
-# PLS = dense marginal likelihood, on the structures test_likelihood.py does not draw
-# ---------------------------------------------------------------------------------------
-
-@PROPERTY
-@given(designs.filter(lambda spec: spec[2] in ("crossed slopes", "uncorrelated", "three levels",
-                                               "nested slope")),
-       st.lists(st.booleans(), min_size=5, max_size=5))
-def test_pls_deviance_equals_dense_marginal(spec, on_boundary):
-    frame, formula = random_frame(*spec)
-    D = design.build(formula, frame)
-    rng = np.random.default_rng(spec[0] + 1)
-    theta = np.where(D.theta_lower == 0, rng.uniform(0.05, 3.0, D.theta_lower.size),
-                     rng.uniform(-2.0, 2.0, D.theta_lower.size))
-    diagonal = np.flatnonzero(D.theta_lower == 0)
-    theta[diagonal[np.array(on_boundary[: diagonal.size])]] = 0.0  # some T_i entries at 0
-    beta = rng.normal(scale=5.0, size=D.p)
-    sigma = rng.uniform(0.2, 3.0)
-
-    solution = pls.solve(D, theta)
-    np.testing.assert_allclose(profile.deviance_at(solution, D.n, beta, sigma),
-                               -2 * marginal.loglik(D, beta, theta, sigma), rtol=1e-9)
-    sigma_reml = profile.sigma_hat(solution, D.n, D.p, reml=True)
-    np.testing.assert_allclose(profile.reml_criterion(solution, D.n, D.p),
-                               -2 * marginal.reml_loglik(D, theta, sigma_reml), rtol=1e-9)
 
 
 # ---------------------------------------------------------------------------------------
@@ -252,7 +114,7 @@ def test_invariant_to_row_order_and_level_labels(spec, reml):
     rng = np.random.default_rng(spec[0] + 2)
     shuffled, renames = relabel(frame, rng)
     a, b = fit(formula, frame, reml), fit(formula, shuffled, reml)
-    assert_same_estimates(a, b)
+    assert_same_fit(a, b, rtol=1e-7)
     assert a.singular == b.singular
     # the fitted values follow their rows
     np.testing.assert_allclose(b.fitted, pd.Series(a.fitted, index=frame.index)[shuffled.index],
@@ -276,8 +138,8 @@ def test_scaling_y(spec, reml, c):
     n, p = a.nobs, len(a.fixef)
     shift = 2 * (n - p) * np.log(c) if reml else 2 * n * np.log(c)
     # exactly, at any theta: r^2 gains c^2, log|L|^2 and log|R_X|^2 do not move
-    np.testing.assert_allclose(profile.objective(b.design, a.theta, reml),
-                               profile.objective(a.design, a.theta, reml) + shift, rtol=1e-9)
+    np.testing.assert_allclose(criterion(b.design, a.theta, reml),
+                               criterion(a.design, a.theta, reml) + shift, rtol=1e-9)
     # and so at the optimum
     np.testing.assert_allclose(b.objective, a.objective + shift, rtol=1e-7, atol=1e-7 * abs(shift))
     np.testing.assert_allclose(b.theta, a.theta, rtol=1e-4, atol=1e-4)
@@ -293,10 +155,10 @@ def test_shifting_y_changes_only_the_intercept(spec, reml, a_shift):
     frame, formula = random_frame(*spec)
     a = fit(formula, frame, reml)
     b = fit(formula, frame.assign(y=frame["y"] + a_shift), reml)
-    np.testing.assert_allclose(profile.objective(b.design, a.theta, reml),
-                               profile.objective(a.design, a.theta, reml), rtol=1e-9)
+    np.testing.assert_allclose(criterion(b.design, a.theta, reml),
+                               criterion(a.design, a.theta, reml), rtol=1e-9)
     intercept_moved = np.array([a_shift, 0.0, 0.0])
-    assert_same_estimates(b, a, beta_map=lambda beta: beta + intercept_moved)
+    assert_same_fit(b, a, rtol=1e-7, beta_map=lambda beta: beta + intercept_moved)
     np.testing.assert_allclose(b.stderr, a.stderr, rtol=1e-3)
     np.testing.assert_allclose(b.residuals, a.residuals, rtol=1e-4, atol=1e-4 * a.sigma)
 
@@ -332,19 +194,19 @@ def test_reparameterising_X(spec, reml):
     log_det_A2 = 2 * np.log(abs(np.linalg.det(A)))  # log det(A)^2
     shift = log_det_A2 if reml else 0.0
     # at a fixed theta, to rounding error
-    np.testing.assert_allclose(profile.objective(b.design, a.theta, reml),
-                               profile.objective(a.design, a.theta, reml) + shift, rtol=1e-9)
-    at_a, at_b = pls.solve(a.design, a.theta), pls.solve(b.design, a.theta)
+    np.testing.assert_allclose(criterion(b.design, a.theta, reml),
+                               criterion(a.design, a.theta, reml) + shift, rtol=1e-9)
+    at_a, at_b = solve(a.design, a.theta), solve(b.design, a.theta)
     np.testing.assert_allclose(at_b.logdet_RX2, at_a.logdet_RX2 + log_det_A2,
                                rtol=1e-9, atol=1e-9 * abs(log_det_A2))
     # at the optimum
     A_inv = np.linalg.inv(A)
-    assert_same_estimates(b, a, beta_map=lambda beta: A_inv @ beta, objective_shift=shift)
+    assert_same_fit(b, a, rtol=1e-7, beta_map=lambda beta: A_inv @ beta, objective_shift=shift)
     np.testing.assert_allclose(b.fitted, a.fitted, rtol=1e-5, atol=1e-4 * a.sigma)
     np.testing.assert_allclose(b.vcov.to_numpy(), A_inv @ a.vcov.to_numpy() @ A_inv.T,
                                rtol=1e-3, atol=1e-6 * np.abs(b.vcov.to_numpy()).max())
     # the columns c0, c1, c2 of `original` are the formula's own X, bit for bit
-    np.testing.assert_array_equal(design.build(formula, frame).X, X)
+    np.testing.assert_array_equal(build(formula, frame).X, X)
 
 
 # ---------------------------------------------------------------------------------------

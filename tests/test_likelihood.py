@@ -1,10 +1,10 @@
 """The likelihood three ways: lme4's numbers, the dense marginal density, and PLS.
 
-* At lme4's estimates, `profile.objective`, the PLS solution (beta-hat, sigma-hat,
+* At lme4's estimates, the criterion, the PLS solution (beta-hat, sigma-hat,
   b-tilde) reproduce lme4's objective, fixef, sigma and ranef.
 * The dense O(n^3) marginal log-likelihood (`lmm_ref.marginal`) equals the PLS route
   (`lmm_ref.pls` + `lmm_ref.profile`) on the real data, and, property-based, on random
-  small designs at random parameters.
+  small designs of every structure at random parameters, with and without weights.
 * The blocked Cholesky factor is a Cholesky factor of Lambda'Z'Z Lambda + I, and its
   triangular solves agree with scipy's on the dense factor.
 """
@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.linalg as la
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from support import PROPERTY, criterion, designs, random_frame, random_theta, solve
 
-from lmm_ref import design, marginal, pls, profile, reference
+from lmm_ref import marginal, profile, reference
+from lmm_ref.model_frame import build
 
 FITS = reference.lme4_fits()
 FIT_IDS = [reference.fit_label(fit) for fit in FITS]
@@ -32,7 +34,7 @@ FIT_IDS = [reference.fit_label(fit) for fit in FITS]
 @pytest.mark.parametrize("fit", FITS, ids=FIT_IDS)
 def test_objective_at_lme4_theta(fit, reference_design):
     D = reference_design(fit)
-    value = profile.objective(D, fit["theta"], reml=fit["reml"])
+    value = criterion(D, fit["theta"], reml=fit["reml"])
     np.testing.assert_allclose(value, fit["objective"], rtol=1e-8)
 
 
@@ -40,16 +42,16 @@ def test_objective_at_lme4_theta(fit, reference_design):
 def test_loglik_at_lme4_theta(fit, reference_design):
     """lme4's logLik is -objective / 2, for REML too (the 'REML log-likelihood')."""
     D = reference_design(fit)
-    value = profile.objective(D, fit["theta"], reml=fit["reml"])
+    value = criterion(D, fit["theta"], reml=fit["reml"])
     np.testing.assert_allclose(-value / 2, fit["loglik"], rtol=1e-8)
 
 
 @pytest.mark.parametrize("fit", FITS, ids=FIT_IDS)
 def test_beta_and_sigma_at_lme4_theta(fit, reference_design):
     D = reference_design(fit)
-    solution = pls.solve(D, fit["theta"])
+    solution = solve(D, fit["theta"])
     np.testing.assert_allclose(solution.beta, [fit["fixef"][name] for name in D.X_names], rtol=1e-6)
-    sigma = profile.sigma_hat(solution, D.n, D.p, fit["reml"])
+    sigma = profile.sigma_hat(solution, fit["reml"])
     np.testing.assert_allclose(sigma, fit["sigma"], rtol=1e-6)
     # and beta-hat is the generalised least-squares estimate of the marginal model
     np.testing.assert_allclose(solution.beta, marginal.beta_gls(D, fit["theta"]), rtol=1e-8)
@@ -69,7 +71,7 @@ def ranef_vector(D, fit):
 @pytest.mark.parametrize("fit", FITS, ids=FIT_IDS)
 def test_conditional_modes_are_lme4_ranef(fit, reference_design):
     D = reference_design(fit)
-    solution = pls.solve(D, fit["theta"])
+    solution = solve(D, fit["theta"])
     expected = ranef_vector(D, fit)
     assert expected.shape == solution.b.shape == (D.q,)
     np.testing.assert_allclose(solution.b, expected, rtol=1e-5, atol=1e-5)
@@ -80,7 +82,7 @@ def test_conditional_modes_are_lme4_ranef(fit, reference_design):
 def test_ranef_layout_by_hand(reference_design):
     """The first entries of b for (Days | Subject): subject 308's intercept, then its slope."""
     fit = reference.lme4_fit("sleep_slope", reml=True)
-    b = pls.solve(reference_design(fit), fit["theta"]).b
+    b = solve(reference_design(fit), fit["theta"]).b
     values = fit["ranef"]["Subject"]["values"]
     np.testing.assert_allclose(b[:4], [values["(Intercept)"][0], values["Days"][0],
                                        values["(Intercept)"][1], values["Days"][1]], rtol=1e-5)
@@ -90,14 +92,14 @@ def test_ranef_layout_by_hand(reference_design):
 def test_dense_marginal_equals_pls(fit, reference_design):
     D = reference_design(fit)
     theta = fit["theta"]
-    solution = pls.solve(D, theta)
-    sigma = profile.sigma_hat(solution, D.n, D.p, fit["reml"])
+    solution = solve(D, theta)
+    sigma = profile.sigma_hat(solution, fit["reml"])
     if fit["reml"]:
         dense = -2 * marginal.reml_loglik(D, theta, sigma)
-        fast = profile.reml_criterion(solution, D.n, D.p)
+        fast = profile.reml_criterion(solution)
     else:
         dense = -2 * marginal.loglik(D, solution.beta, theta, sigma)
-        fast = profile.deviance(solution, D.n)
+        fast = profile.deviance(solution)
     np.testing.assert_allclose(fast, dense, rtol=1e-10)
 
 
@@ -106,10 +108,10 @@ def test_deviance_at_any_beta_and_sigma(fit, reference_design):
     """Away from the optimum too: d(theta, beta, sigma) through PLS equals -2 log L."""
     D = reference_design(fit)
     theta = np.asarray(fit["theta"]) * 1.3
-    solution = pls.solve(D, theta)
+    solution = solve(D, theta)
     beta = solution.beta + 0.1 * np.abs(solution.beta) + 0.5
     sigma = 1.7 * fit["sigma"]
-    np.testing.assert_allclose(profile.deviance_at(solution, D.n, beta, sigma),
+    np.testing.assert_allclose(profile.deviance_at(solution, beta, sigma),
                                -2 * marginal.loglik(D, beta, theta, sigma), rtol=1e-10)
 
 
@@ -146,21 +148,21 @@ def dense_A(D, theta):
                          ids=[f"{m}-{t}" for m, t in CHOLESKY_CASES])
 def test_blocked_cholesky_factors_A(model, theta, reference_design):
     D, theta = cholesky_case(model, theta, reference_design)
-    L = pls.solve(D, theta).L.to_sparse().toarray()
+    L = solve(D, theta).L.to_sparse().toarray()
     A = dense_A(D, theta)
     assert L.shape == (D.q, D.q)
     np.testing.assert_array_equal(L, np.tril(L))            # lower triangular
     assert (np.diag(L) > 0).all()                            # the Cholesky factor
     np.testing.assert_allclose(L @ L.T, A, rtol=1e-12, atol=1e-12 * np.abs(A).max())
     np.testing.assert_allclose(L, la.cholesky(A, lower=True), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(pls.solve(D, theta).logdet_L2, np.linalg.slogdet(A)[1], rtol=1e-12)
+    np.testing.assert_allclose(solve(D, theta).logdet_L2, np.linalg.slogdet(A)[1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("model, theta", CHOLESKY_CASES,
                          ids=[f"{m}-{t}" for m, t in CHOLESKY_CASES])
 def test_triangular_solves(model, theta, reference_design):
     D, theta = cholesky_case(model, theta, reference_design)
-    factor = pls.solve(D, theta).L
+    factor = solve(D, theta).L
     L = factor.to_sparse().toarray()
     rng = np.random.default_rng(2015)
     for B in (rng.normal(size=D.q), rng.normal(size=(D.q, 3))):
@@ -176,7 +178,7 @@ def test_pls_normal_equations(fit, reference_design):
     """(beta-hat, u-tilde) solve the normal equations of the penalized least squares."""
     D = reference_design(fit)
     theta = fit["theta"]
-    solution = pls.solve(D, theta)
+    solution = solve(D, theta)
     ZL = D.Z.toarray() @ D.Lambda(theta).toarray()
     W = np.hstack([ZL, D.X])
     M = W.T @ W + la.block_diag(np.eye(D.q), np.zeros((D.p, D.p)))
@@ -191,87 +193,25 @@ def test_pls_normal_equations(fit, reference_design):
 # ---------------------------------------------------------------------------------------
 
 
-def random_design(seed, n, structure, slope):
-    """A valid random design: each factor has 2+ levels, fewer than n, q_i < n.
-
-    Group sizes are unbalanced: every level of g gets three observations (h: one), the
-    rest are drawn with unequal, random probabilities.  `structure` is "single" (one
-    factor g), "crossed" (g and an unrelated h) or "nested" (h within g, coded 0, 1, 2
-    again in every level of g, so only g:h identifies a sub-group).
-    """
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=n) * 2.0 + 1.0
-
-    def factor(levels, at_least=1):
-        codes = np.concatenate([np.repeat(np.arange(levels), at_least),
-                                rng.choice(levels, size=n - at_least * levels,
-                                           p=rng.dirichlet(np.ones(levels)))])
-        return rng.permutation(codes)
-
-    l1 = int(rng.integers(2, n // 6 + 1))               # 2 <= l1 <= n / 6: 2 l1 < n, 3 l1 < n
-    # every level of g has 3+ observations, so a nested factor can have 3 sub-levels in each
-    frame = pd.DataFrame({"x": x, "g": factor(l1, at_least=3).astype(str)})
-    expr = "x" if slope else "1"
-    formula = f"y ~ 1 + x + ({expr} | g)"
-    if structure == "crossed":
-        frame["h"] = pd.Categorical(factor(int(rng.integers(2, 7))))
-        formula += " + (1 | h)"
-    elif structure == "nested":
-        per_group = int(rng.integers(2, 4))             # 2 or 3 sub-levels per g level
-        sub = np.empty(n, dtype=int)
-        for level in range(l1):
-            rows = np.flatnonzero(frame["g"] == str(level))
-            sub[rows] = rng.permutation(np.concatenate([
-                np.arange(per_group), rng.integers(0, per_group, size=len(rows) - per_group)]))
-        frame["h"] = sub
-        # (1 | g/h) is (1 | g) + (1 | g:h); with a slope on g, add the g:h term alone
-        formula = "y ~ 1 + x + (x | g) + (1 | g:h)" if slope else "y ~ 1 + x + (1 | g/h)"
-    frame["y"] = 3.0 + 0.5 * x + rng.normal(size=l1)[frame["g"].astype(int)] + rng.normal(size=n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        D = design.build(formula, frame)
-    return D, rng
-
-
-def random_theta(D, rng, zero_diagonal):
-    """theta with positive, zero (where zero_diagonal says) or negative entries."""
-    theta = []
-    for lower in D.theta_lower:
-        if lower == 0:  # diagonal of T
-            theta.append(0.0 if zero_diagonal.pop(0) else rng.uniform(0.05, 3.0))
-        else:
-            theta.append(rng.uniform(-2.0, 2.0))
-    return np.array(theta)
-
-
-# derandomize: the same 60 examples on every run, as everything else in the book is seeded
-@settings(max_examples=60, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(20, 60),
-    structure=st.sampled_from(["single", "crossed", "nested"]),
-    slope=st.booleans(),
-    zero_diagonal=st.lists(st.booleans(), min_size=4, max_size=4),
-)
-def test_pls_deviance_equals_dense_marginal(seed, n, structure, slope, zero_diagonal):
-    D, rng = random_design(seed, n, structure, slope)
-    # the design is what was asked for, and valid
-    assert D.n == n and len(D.terms) == (1 if structure == "single" else 2)
-    assert len({term.group for term in D.terms}) == len(D.terms)
-    for term in D.terms:
-        assert 2 <= term.n_levels < n and term.q < n
-    theta = random_theta(D, rng, list(zero_diagonal))
+@PROPERTY
+@given(designs, st.lists(st.booleans(), min_size=5, max_size=5), st.booleans())
+def test_pls_deviance_equals_dense_marginal(spec, zero_diagonal, weighted):
+    """At random parameters (boundary points too), with and without prior weights."""
+    frame, formula = random_frame(*spec)
+    rng = np.random.default_rng(spec[0] + 1)
+    weights = rng.uniform(0.2, 5.0, len(frame)) if weighted else None
+    D = build(formula, frame, weights=weights)
+    theta = random_theta(D, rng, zero_diagonal)
     beta = rng.normal(scale=5.0, size=D.p)
     sigma = rng.uniform(0.2, 3.0)
 
-    solution = pls.solve(D, theta)
+    solution = solve(D, theta)
     dense = -2 * marginal.loglik(D, beta, theta, sigma)
-    np.testing.assert_allclose(profile.deviance_at(solution, D.n, beta, sigma), dense, rtol=1e-8)
+    np.testing.assert_allclose(profile.deviance_at(solution, beta, sigma), dense, rtol=1e-8)
     # profiled: at beta-hat and sigma-hat (ML and REML)
-    ml_sigma = profile.sigma_hat(solution, D.n, D.p, reml=False)
-    np.testing.assert_allclose(profile.deviance(solution, D.n),
+    ml_sigma = profile.sigma_hat(solution, reml=False)
+    np.testing.assert_allclose(profile.deviance(solution),
                                -2 * marginal.loglik(D, solution.beta, theta, ml_sigma), rtol=1e-8)
-    reml_sigma = profile.sigma_hat(solution, D.n, D.p, reml=True)
-    np.testing.assert_allclose(profile.reml_criterion(solution, D.n, D.p),
+    reml_sigma = profile.sigma_hat(solution, reml=True)
+    np.testing.assert_allclose(profile.reml_criterion(solution),
                                -2 * marginal.reml_loglik(D, theta, reml_sigma), rtol=1e-8)

@@ -11,7 +11,7 @@ lme4 fits a constant response (every variance collapses to zero) and fits with n
 (REML with zero degrees of freedom); lmm_ref raises.  lme4 fails on a random slope for
 a covariate in micro- or mega-units ("Downdated VtV is not positive definite", or a
 false convergence warning); lmm_ref rescales the optimiser's coordinates (see
-`lmm_ref.fitting.theta_scale`) and fits.
+`lmm_ref.optimise.theta_scale`) and fits.
 """
 
 import re
@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from support import assert_same_fit, criterion, fit_quietly, fit_with_one_warning
+
 import lmm_ref
-from lmm_ref import data, profile
+from lmm_ref import data
 from lmm_ref.errors import DataError, DataTypeError, FormulaError, LmmRefError
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
@@ -31,40 +33,6 @@ SLEEP = "Reaction ~ Days + (Days | Subject)"
 @pytest.fixture(scope="module")
 def sleep_fit(sleep):
     return fit_quietly(SLEEP, sleep)
-
-
-def fit_quietly(formula, frame, **options):
-    """lmm_ref.fit, failing the test if it warns."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        return lmm_ref.fit(formula, frame, **options)
-
-
-def fit_with_one_warning(formula, frame, match, **options):
-    """lmm_ref.fit that must issue exactly one warning, matching `match`."""
-    with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
-        result = lmm_ref.fit(formula, frame, **options)
-    messages = [str(w.message) for w in record]
-    assert len(messages) == 1, messages
-    assert re.search(match, messages[0]), messages[0]
-    assert record[0].filename == __file__  # the warning points at the caller's line
-    return result
-
-
-def assert_same_fit(a, b, rtol=1e-10, same_names=True):
-    """Two fits of one model on the same data: objective, theta, fixef, SEs and sigma.
-
-    rtol=0 asks for bit-identical results (the same arithmetic on the same numbers).
-    Otherwise the objective agrees to rtol and the parameters to 1000 rtol: a criterion
-    flat at its minimum pins them down less tightly than its own value.
-    """
-    if same_names:
-        assert list(a.fixef.index) == list(b.fixef.index)
-    assert a.nobs == b.nobs and a.singular == b.singular
-    np.testing.assert_allclose(a.objective, b.objective, rtol=rtol, atol=0)
-    for x, y in [(a.theta, b.theta), (a.fixef, b.fixef), (a.stderr, b.stderr), (a.sigma, b.sigma)]:
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e3 * rtol, atol=1e3 * rtol * 1e-4)
 
 
 # ---------------------------------------------------------------------------------------
@@ -465,7 +433,7 @@ def test_badly_scaled_design_does_not_break_the_cholesky(sleep):
 
 def test_well_scaled_columns_keep_lme4s_start(sleep, sleep_fit):
     """theta_scale is all ones on ordinary data, so the fit follows lme4's path exactly."""
-    np.testing.assert_array_equal(lmm_ref.fitting.theta_scale(sleep_fit.design), 1.0)
+    np.testing.assert_array_equal(lmm_ref.optimise.theta_scale(sleep_fit.design), 1.0)
     np.testing.assert_array_equal(sleep_fit.optimizer.path[0][0], [1.0, 0.0, 1.0])
     scaled = fit_quietly(SLEEP, sleep.assign(Days=1e6 * sleep["Days"]))
     m = np.sqrt(np.mean((1e6 * sleep["Days"]) ** 2))
@@ -500,7 +468,7 @@ def test_perfectly_correlated_random_effects_are_singular():
     correlation = result.varcorr.query("var2 == var2")["sdcor"].item()
     np.testing.assert_allclose(abs(correlation), 1.0, atol=1e-3)
     # no better point nearby: the criterion rises when the rank-1 T is opened up
-    worse = profile.objective(result.design, result.theta + [0, 0, 0.05], True)
+    worse = criterion(result.design, result.theta + [0, 0, 0.05], True)
     assert worse > result.objective
 
 
@@ -543,25 +511,34 @@ def test_fit_does_not_depend_on_the_start(sleep, formula, start):
 def test_an_unevaluable_criterion_is_a_data_error_not_a_linalg_error(sleep, monkeypatch):
     """Should R_X's Cholesky factorisation fail at every theta the optimiser tries, fit
     says which columns are to blame instead of letting LinAlgError through."""
-    def fails(design, theta, reml=True):
+    def fails(products, theta, reml=True):
         raise np.linalg.LinAlgError("2-th leading minor of the array is not positive definite")
 
-    monkeypatch.setattr(lmm_ref.profile, "objective", fails)
-    monkeypatch.setattr(lmm_ref.profile, "objective_and_gradient", fails)
+    monkeypatch.setattr(lmm_ref.profile, "criterion_at", fails)
+    monkeypatch.setattr(lmm_ref.gradient, "criterion_and_gradient", fails)
     with pytest.raises(DataError, match=r"fixed-effects columns \(\(Intercept\), Days\) are too "
-                                        r"close to linear dependence.*Centre covariates"):
+                                        r"close to linear dependence.*constant within the groups"):
         lmm_ref.fit(SLEEP, sleep)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pls.solve forms R_X from X'X - R_ZX'R_ZX, which squares X's condition number: with "
-    "Days + 1e6 next to the intercept the criterion is noisy at 1e-5 and the optimiser "
-    "stops short (lme4 forms R_X the same way). Centring, or a QR-based R_X, would fix it."))
-def test_covariate_with_a_huge_mean(sleep, sleep_fit):
-    """Days + 1e6 is X A with det A = 1: the same fit, REML criterion included."""
-    result = fit_quietly("Reaction ~ D + (Days | Subject)", sleep.assign(D=sleep["Days"] + 1e6))
-    np.testing.assert_allclose(result.objective, sleep_fit.objective, rtol=1e-9)
-    np.testing.assert_allclose(result.fixef["D"], sleep_fit.fixef["Days"], rtol=1e-6)
+@pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
+def test_covariate_with_a_huge_mean(sleep, reml):
+    """Days + 1e6 is X A with det A = 1: the same fit, REML criterion included.
+
+    R_X'R_X = X'X - R_ZX'R_ZX would square X's condition number (about 1e7 here) and
+    leave the criterion noisy at 1e-5; in the orthonormal basis of pls it is exact.
+    """
+    plain = fit_quietly(SLEEP, sleep, reml=reml)
+    result = fit_quietly("Reaction ~ DaysBig + (Days | Subject)",
+                         sleep.assign(DaysBig=sleep["Days"] + 1e6), reml=reml)
+    np.testing.assert_allclose(result.objective, plain.objective, rtol=1e-8)
+    np.testing.assert_allclose(result.fixef["DaysBig"], plain.fixef["Days"], rtol=1e-6)
+    np.testing.assert_allclose(result.stderr["DaysBig"], plain.stderr["Days"], rtol=1e-6)
+    np.testing.assert_allclose(result.theta, plain.theta, rtol=1e-5)
+    # ... and at any theta, not only where the optimiser stops
+    for theta in (plain.theta, [0.3, -0.2, 0.5]):
+        np.testing.assert_allclose(criterion(result.design, theta, reml),
+                                   criterion(plain.design, theta, reml), rtol=1e-10)
 
 
 def test_response_expression_is_the_same_as_its_column(sleep):

@@ -1,0 +1,214 @@
+"""Minimising the profiled criterion over theta under its bounds (chapter 6).
+
+    theta-hat = argmin d_R(theta)  (REML)   or   argmin d(theta)  (ML),
+    subject to theta_j >= 0 for the diagonal entries of every T_i      (eq-fit-problem)
+
+`optimise` minimises with L-BFGS-B, a bounded quasi-Newton method, on the exact gradient
+(`lmm_ref.gradient`); lme4 uses BOBYQA, a derivative-free trust-region method.  Then it
+steps back inside from any diagonal entry of T_i that stopped at its bound for lack of
+slope (`leave_false_boundary`) and applies lme4's checks (`lmm_ref.checks`), going on
+once more if the convergence check fails.
+
+The optimiser works on phi = theta / scale (`theta_scale`): 1 for well-scaled
+covariates, so phi is theta and lme4's start is kept; see `theta_scale` for the rest.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as la
+from scipy.optimize import Bounds, minimize
+
+from . import checks, gradient, profile
+from .errors import DataError
+
+OPTIMIZERS = ("L-BFGS-B", "COBYQA", "Nelder-Mead", "Powell")
+
+# Parameters closer than this to their bound are checked for a false stop there.
+NEAR_BOUND = 1e-2
+
+# A random-effects column whose root-mean-square lies outside this range is measured in
+# units that make lme4's start T_i = I absurd (see `theta_scale`).
+WELL_SCALED = (1e-2, 1e2)
+
+
+@dataclass
+class OptimizerRecord:
+    """What the optimiser did: method, evaluations, the path, and the final checks."""
+
+    method: str
+    evaluations: int
+    path: list  # (theta, criterion) at every evaluation, in order
+    message: str
+    gradient: np.ndarray  # gradient at theta-hat (interior parameters)
+    scaled_gradient: np.ndarray  # R^{-T} g with H = R'R: |.|^2 is the Newton decrement
+    warnings: list = field(default_factory=list)
+
+
+class Criterion:
+    """phi -> d_R(theta) (eq-profiled-reml) or d(theta) (eq-profiled-deviance), theta = scale * phi.
+
+    Calling it gives the value; `value_and_gradient` adds the exact gradient
+    (`lmm_ref.gradient`), which L-BFGS-B and the convergence check use.  `products`
+    are the data's `lmm_ref.products.CrossProducts`.
+    At a theta so extreme that rounding makes R_X'R_X lose its positive definiteness
+    (an optimiser's wild step to T_i entries of 1e12, say), the value is +inf, so that
+    the optimiser backs off: d grows without bound with theta, so no minimum is there.
+    """
+
+    def __init__(self, products, reml, scale=1.0):
+        self.products, self.reml, self.scale = products, reml, scale
+
+    def __call__(self, phi):
+        try:
+            return profile.criterion_at(self.products, self.scale * np.asarray(phi, dtype=float),
+                                        self.reml)
+        except la.LinAlgError:
+            return np.inf
+
+    def value_and_gradient(self, phi):
+        try:
+            value, g = gradient.criterion_and_gradient(
+                self.products, self.scale * np.asarray(phi, dtype=float), self.reml)
+        except la.LinAlgError:
+            return np.inf, np.zeros_like(phi)
+        return value, self.scale * g  # chain rule: d/dphi = scale * d/dtheta
+
+
+def theta_scale(design):
+    """The factors s in theta = s * phi that make the optimiser blind to units.
+
+    Row r of T_i multiplies column r of X_i (row j of Z_i Lambda_i is
+    kron(J_i[j, :], X_i[j, :] T_i)), so measuring a covariate in units c times smaller
+    multiplies its column by c and divides row r of T_i by c: the same model, but not
+    the same problem for the optimiser, which starts at T_i = I and takes steps of the
+    same size in every coordinate.  On a covariate of size 1e6 that start says each
+    slope's SD is a million times too large, and the search wanders where the
+    Cholesky factors lose all precision.  So for a column whose root-mean-square m is
+    far from 1 (outside `WELL_SCALED`), the optimiser works on phi = m theta, the
+    entries of T_i for the column divided by m, and starts at phi = I.  Well-scaled
+    columns keep s = 1, and so lme4's start.
+    """
+    factors = []
+    for term, place in zip(design.terms, design.layout.terms):
+        m = np.sqrt(np.mean(term.X**2, axis=0))
+        badly_scaled = (m > 0) & ((m < WELL_SCALED[0]) | (m > WELL_SCALED[1]))
+        per_row = np.where(badly_scaled, 1.0 / np.where(m > 0, m, 1.0), 1.0)
+        factors.append(per_row[place.rows])  # theta's entries lie in these rows of T_i
+    return np.concatenate(factors)
+
+
+def optimise(criterion, start, layout, method="L-BFGS-B", x_names=()):
+    """minimise, then lme4's post-fit steps, with two safeguards for a false stop.
+
+    After the minimisation: step off a bound the optimiser stopped at for no reason
+    (`leave_false_boundary`), snap near-boundary parameters onto it (lme4), and check
+    the gradient (lme4).  If the check fails, go on once more from where it stopped:
+    a bound the optimiser ran into can spoil L-BFGS-B's memory of the curvature, and a
+    fresh start clears it.  Returns (phi-hat, `OptimizerRecord`).  `x_names` (the
+    fixed-effects columns) name the culprits should the criterion be unevaluable.
+    """
+    lower = layout.lower
+    phi, record = minimise(criterion, start, lower, method)
+    if not np.isfinite(min(value for _, value in record.path)):  # inf wherever it looked
+        raise DataError(
+            "the criterion cannot be evaluated at any theta tried: the fixed-effects columns "
+            f"({', '.join(x_names)}) are too close to linear dependence with the random "
+            "effects for the Cholesky factor R_X in double precision. Look for covariates "
+            "that are (almost) constant within the groups of a random-effects term"
+        )
+    for attempt in (1, 2):
+        phi = leave_false_boundary(criterion, phi, layout, method, record)
+        phi = checks.snap_to_boundary(criterion, phi, lower)
+        record.warnings = []
+        checks.check_convergence(criterion, phi, lower, record, announce=attempt == 2)
+        if not record.warnings:
+            break
+        if attempt == 1:
+            phi = minimise_more(criterion, phi, lower, method, record)
+    return phi, record
+
+
+def minimise(criterion, start, lower, method="L-BFGS-B"):
+    """Minimise criterion(phi) subject to phi >= lower, recording the path.
+
+    L-BFGS-B uses the exact gradient when the criterion has one (a `Criterion` does),
+    and SciPy's forward differences otherwise.
+    """
+    if method not in OPTIMIZERS:
+        raise ValueError(f"unknown method {method!r}; "
+                         f"choose one of {', '.join(OPTIMIZERS)}")
+    path = []
+    with_gradient = method == "L-BFGS-B" and hasattr(criterion, "value_and_gradient")
+
+    def recorded(phi):
+        if with_gradient:
+            value, g = criterion.value_and_gradient(phi)
+        else:
+            value = criterion(phi)
+        path.append((np.array(phi, dtype=float), value))
+        return (value, g) if with_gradient else value
+
+    bounds = Bounds(lower, np.full_like(lower, np.inf))
+    options = {
+        # The criteria are O(100)-O(1000); these tolerances stop when theta has
+        # settled to ~1e-6, close to lme4's nloptwrap stopping rule.
+        "COBYQA": {"initial_tr_radius": 0.5, "final_tr_radius": 1e-6},
+        "Nelder-Mead": {"xatol": 1e-7, "fatol": 1e-10, "maxfev": 5000},
+        "L-BFGS-B": {"ftol": 1e-12, "gtol": 1e-6},
+        "Powell": {"xtol": 1e-8, "ftol": 1e-12},
+    }[method]
+    # inf - inf in a finite difference next to an unevaluable theta (see `Criterion`)
+    # is harmless: the optimiser backs off.  Not worth a RuntimeWarning to the user.
+    with np.errstate(invalid="ignore"):
+        result = minimize(recorded, np.asarray(start, dtype=float), method=method,
+                          jac=with_gradient or None, bounds=bounds, options=options)
+    best = min(path, key=lambda point: point[1])  # never return worse than seen
+    record = OptimizerRecord(method=method, evaluations=len(path), path=path,
+                             message=str(result.message), gradient=np.array([]),
+                             scaled_gradient=np.array([]))
+    return np.clip(best[0], lower, None), record
+
+
+def leave_false_boundary(criterion, phi, layout, method, record, rounds=3):
+    """Minimise again from inside when a parameter stopped at its bound for no reason.
+
+    The criterion depends on T_i only through T_i T_i', which changing the sign of a
+    column of T_i leaves alone; so at theta_jj = 0 its slope in theta_jj is zero when
+    the rest of column j of T_i is zero (always, for a scalar term), and close to 0
+    nearly zero.  A gradient-based optimiser that comes near the bound sees little
+    slope there and may stop, even when the minimum lies well inside, possibly across
+    the sign change: (0, -b) stands for the same T_i T_i' as (0, b), but only the
+    second leads inside to (a, b).  So from each diagonal entry near its bound, step
+    inside to a few sizes, with the rest of its column as it is and negated; if one of
+    those points is lower, minimise again from the best of them.
+    """
+    lower, columns = layout.lower, layout.below_diagonal
+    for _ in range(rounds):
+        near = [j for j in columns if phi[j] - lower[j] < NEAR_BOUND]
+        if not near:
+            break
+        best, best_value = phi, criterion(phi)
+        for j in near:
+            below = columns[j]
+            for sign in (1.0, -1.0) if below.size else (1.0,):
+                for step in (1e-3, 1e-2, 1e-1, 1.0):
+                    trial = phi.copy()
+                    trial[below] *= sign
+                    trial[j] = lower[j] + step
+                    value = criterion(trial)
+                    if value < best_value:
+                        best, best_value = trial, value
+        if best is phi:
+            break
+        phi = minimise_more(criterion, best, lower, method, record)
+    return phi
+
+
+def minimise_more(criterion, start, lower, method, record):
+    """minimise from `start`, adding its evaluations to those in `record`."""
+    phi, more = minimise(criterion, start, lower, method)
+    record.evaluations += more.evaluations
+    record.path += more.path
+    record.message = more.message
+    return phi
