@@ -9,30 +9,18 @@ from the fit's theta-hat.  Both must reach the same optimum.
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import pandas as pd
 
 import lmm_ref
-from bench_fit import simulated_crossed
+from bench_fit import median_time, simulated_crossed
 
 CASES = [
     ("sleepstudy (Days|Subject) REML", lambda: lmm_ref.data.load("sleepstudy"),
      "Reaction ~ Days + (Days | Subject)", "Reaction"),
     ("simulated 2000 rows, (x|A)+(1|B) REML", simulated_crossed, "y ~ x + (x | A) + (1 | B)", "y"),
 ]
-
-
-def median_time(function, repeats):
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def new_response(fit, seed=2015):

@@ -1,12 +1,16 @@
-"""The book's data sets, loaded with their factors as pandas categoricals.
+"""The book's data sets, loaded with their factors as pandas categoricals (chapter 0).
 
-Each CSV in `data/` was exported from the R package lme4 1.1-31; `data/README.md`
-gives origin, columns and licence.  A CSV keeps no factor level order, so the order
-lme4 uses is restored here: alphabetical for every factor, except sleepstudy's
-`Subject`, whose levels are subject numbers in increasing numeric order (308 ... 372),
-which is what R's `factor()` gives for a numeric column.
+Each CSV in `data/` was exported from R (lme4 1.1-31, nlme, datasets); `data/README.md`
+gives origin, columns and licence.  A CSV keeps no factor level order, so the order R
+uses is restored from `data/levels.json` (written by `data/make_levels.R`): it decides
+the reference level of a factor among the fixed effects and the order of the rows of
+`ranef`.  It is alphabetical for most factors, numeric for sleepstudy's subjects, and
+R's own for the rest (nlme orders Orthodont's subjects, for instance, by their largest
+distance; R's ordered factors become ordered categoricals).
 """
 
+import json
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -15,35 +19,33 @@ from .errors import DataError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
-# name -> the columns that are factors; every other column is numeric.
-FACTORS = {
-    "sleepstudy": ["Subject"],
-    "Dyestuff": ["Batch"],
-    "Dyestuff2": ["Batch"],
-    "Penicillin": ["plate", "sample"],
-    "Pastes": ["batch", "cask", "sample"],
-}
+# In the order the book introduces them.
+NAMES = ("sleepstudy", "Dyestuff", "Dyestuff2", "Penicillin", "Pastes", "sleepstudy_unbalanced",
+         "Orthodont", "ChickWeight", "Oats", "Machines", "InstEval")
+
+
+@lru_cache(maxsize=1)
+def factor_levels():
+    """{data set: {factor column: {"levels": [...], "ordered": bool}}} from levels.json."""
+    with open(DATA_DIR / "levels.json") as handle:
+        return json.load(handle)
 
 
 def available():
     """The names `load` accepts, in the order the book introduces them."""
-    return list(FACTORS)
+    return list(NAMES)
 
 
 def load(name):
-    """Return data set `name` as a DataFrame whose factor columns are categoricals.
-
-    Level order follows lme4: sorted alphabetically for string codes, numerically for
-    numeric codes (sleepstudy's Subject).
-    """
-    if name not in FACTORS:
+    """Return data set `name` as a DataFrame whose factor columns are categoricals, with
+    R's level order."""
+    if name not in NAMES:
         raise DataError(
             f"unknown data set {name!r}; the available data sets are: "
             + ", ".join(available())
         )
     frame = pd.read_csv(DATA_DIR / f"{name}.csv")
-    for column in FACTORS[name]:
-        values = frame[column]
-        levels = sorted(values.unique())  # numeric codes sort as numbers, strings as text
-        frame[column] = pd.Categorical(values.astype(str), categories=[str(v) for v in levels])
+    for column, spec in factor_levels()[name].items():
+        frame[column] = pd.Categorical(frame[column].astype(str), categories=spec["levels"],
+                                       ordered=spec["ordered"])
     return frame

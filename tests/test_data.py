@@ -1,4 +1,4 @@
-"""lmm_ref.data: the five CSV files load with the right shape, types and level order.
+"""lmm_ref.data: the CSV files load with the right shape, types and level order.
 
 The expectations are computed from the CSV files independently of pandas (with the
 `csv` module), so a mistake in `data.load` cannot hide behind the same mistake here.
@@ -13,7 +13,8 @@ import pytest
 from lmm_ref import data
 from lmm_ref.errors import DataError
 
-NAMES = ["sleepstudy", "Dyestuff", "Dyestuff2", "Penicillin", "Pastes"]
+NAMES = ["sleepstudy", "Dyestuff", "Dyestuff2", "Penicillin", "Pastes"]   # alphabetical levels
+MORE = ["sleepstudy_unbalanced", "Orthodont", "ChickWeight", "Oats", "Machines", "InstEval"]
 
 # name -> (rows, {factor column: number of levels}, numeric columns)
 EXPECTED = {
@@ -22,6 +23,22 @@ EXPECTED = {
     "Dyestuff2": (30, {"Batch": 6}, ["Yield"]),
     "Penicillin": (144, {"plate": 24, "sample": 6}, ["diameter"]),
     "Pastes": (60, {"batch": 10, "cask": 3, "sample": 30}, ["strength"]),
+    "sleepstudy_unbalanced": (150, {"Subject": 18}, ["Reaction", "Days"]),
+    "Orthodont": (108, {"Subject": 27, "Sex": 2}, ["distance", "age"]),
+    "ChickWeight": (578, {"Chick": 50, "Diet": 4}, ["weight", "Time"]),
+    "Oats": (72, {"Block": 6, "Variety": 3}, ["nitro", "yield"]),
+    "Machines": (54, {"Worker": 6, "Machine": 3}, ["score"]),
+    "InstEval": (73421, {"s": 2972, "d": 1128, "studage": 4, "lectage": 6, "service": 2, "dept": 14},
+                 ["y"]),
+}
+
+# R's own orders where they are not alphabetical (nlme orders subjects by a summary of
+# their responses; lme4's InstEval keeps the departments' original order)
+R_ORDER = {
+    ("Orthodont", "Sex"): ["Male", "Female"],
+    ("Oats", "Block"): ["VI", "V", "III", "IV", "II", "I"],
+    ("Machines", "Worker"): ["6", "2", "4", "1", "3", "5"],
+    ("InstEval", "dept"): ["15", "5", "10", "12", "6", "7", "4", "8", "9", "14", "1", "3", "11", "2"],
 }
 
 
@@ -32,11 +49,11 @@ def read_csv_plainly(name):
     return rows[0], rows[1:]
 
 
-def test_available_lists_the_five_data_sets():
-    assert data.available() == NAMES
+def test_available_lists_every_data_set():
+    assert data.available() == NAMES + MORE
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES + MORE)
 def test_shape_and_columns_match_the_csv(name):
     header, rows = read_csv_plainly(name)
     frame = data.load(name)
@@ -45,8 +62,8 @@ def test_shape_and_columns_match_the_csv(name):
     assert frame.shape[0] == EXPECTED[name][0]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_factor_columns_are_categoricals_with_sorted_levels(name):
+@pytest.mark.parametrize("name", NAMES + MORE)
+def test_factor_columns_are_categoricals_in_rs_level_order(name):
     header, rows = read_csv_plainly(name)
     frame = data.load(name)
     _, factors, _ = EXPECTED[name]
@@ -54,15 +71,21 @@ def test_factor_columns_are_categoricals_with_sorted_levels(name):
         values = frame[column]
         assert isinstance(values.dtype, pd.CategoricalDtype), column
         raw = [row[header.index(column)] for row in rows]
-        # lme4's order: alphabetical (sleepstudy's numeric subject codes sort the same way)
-        assert list(values.cat.categories) == sorted(set(raw))
+        if (name, column) in R_ORDER:
+            assert list(values.cat.categories) == R_ORDER[name, column]
+        elif name in NAMES or column in ("Diet", "Variety", "Machine", "service"):
+            # alphabetical (sleepstudy's numeric subject codes sort the same way)
+            assert list(values.cat.categories) == sorted(set(raw))
+        elif column in ("s", "d", "studage", "lectage"):  # numeric codes, numeric order
+            assert list(values.cat.categories) == sorted(set(raw), key=int)
+        assert set(values.cat.categories) == set(raw)
         assert len(values.cat.categories) == n_levels
         # the values themselves are unchanged, row by row
         assert list(values.astype(str)) == raw
         assert not values.isna().any()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES + MORE)
 def test_numeric_columns_are_floats_or_ints_equal_to_the_csv(name):
     header, rows = read_csv_plainly(name)
     frame = data.load(name)
@@ -97,6 +120,20 @@ def test_penicillin_is_fully_crossed():
     table = pd.crosstab(frame["plate"], frame["sample"])
     assert table.shape == (24, 6)
     assert (table.to_numpy() == 1).all()
+
+
+def test_sleepstudy_unbalanced_is_sleepstudy_less_30_rows():
+    full, part = data.load("sleepstudy"), data.load("sleepstudy_unbalanced")
+    merged = full.merge(part, on=["Subject", "Days"], how="left", suffixes=("", "_part"))
+    kept = merged["Reaction_part"].notna()
+    assert kept.sum() == 150
+    np.testing.assert_array_equal(merged.loc[kept, "Reaction"], merged.loc[kept, "Reaction_part"])
+    # the R row numbers of the dropped rows (data/README.md)
+    dropped = [7, 14, 20, 21, 33, 34, 37, 42, 43, 44, 51, 68, 70, 73, 74, 79, 84, 85, 89, 105,
+               106, 110, 111, 126, 129, 148, 162, 167, 170, 171]
+    assert list(np.flatnonzero(~kept) + 1) == dropped
+    sizes = part.groupby("Subject", observed=True).size()
+    assert sizes.min() < sizes.max() == 10
 
 
 def test_pastes_sample_is_batch_cask():
