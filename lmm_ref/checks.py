@@ -27,11 +27,12 @@ class ConvergenceWarning(UserWarning):
 
 
 def snap_to_boundary(criterion, phi, lower):
-    """lme4's boundary check: put near-boundary parameters on the boundary unless worse.
+    """lme4's boundary check: near-boundary parameters onto the boundary.
 
-    lme4 tries one parameter at a time and keeps a move only if it strictly lowers the
-    criterion; here all near-boundary parameters move together, and a tie is accepted,
-    since a parameter within 1e-5 of 0 that does not matter is best reported as 0.
+    lme4 tries one parameter at a time and keeps a move only if it
+    strictly lowers the criterion; here all near-boundary parameters move
+    together, and a tie is accepted, since a parameter within 1e-5 of 0
+    that does not matter is best reported as 0.
     """
     near = np.isfinite(lower) & (phi - lower < BOUNDARY_TOL) & (phi != lower)
     if near.any():
@@ -75,9 +76,9 @@ def finite_difference_derivatives(criterion, phi, free, step=1e-4):
 def derivatives(criterion, phi, free, step=1e-4):
     """Gradient and Hessian over the `free` parameters.
 
-    With the exact gradient (a criterion with `value_and_gradient`), the Hessian is its
-    forward difference, symmetrised: k + 1 gradients for k parameters.  Otherwise both
-    come from `finite_difference_derivatives`.
+    With the exact gradient (a criterion with `value_and_gradient`), the
+    Hessian is its forward difference, symmetrised: k + 1 gradients for k
+    parameters.  Otherwise both come from `finite_difference_derivatives`.
     """
     if not hasattr(criterion, "value_and_gradient"):
         return finite_difference_derivatives(criterion, phi, free, step)
@@ -96,15 +97,16 @@ def derivatives(criterion, phi, free, step=1e-4):
 
 
 def check_convergence(criterion, phi, lower, record, announce=True):
-    """Is the gradient flat at phi-hat? Checked on the parameters off the boundary.
+    """Is the gradient flat at phi-hat?  Checked off the boundary.
 
-    The gradient g is scaled by the curvature: with H = R'R (Cholesky), the check is on
-    R^{-T} g, whose squared length g'H^{-1}g is the Newton decrement, the drop in the
-    criterion that one more Newton step would bring; a gradient of 0.01 means little
-    on a flat criterion and a lot on a steep one.  lme4 computes solve(chol(H), g) =
-    R^{-1} g instead, which is not invariant to rescaling the parameters.
-    The gradient and scaled gradient go in `record` (an `OptimizerRecord`), problems in
-    `record.warnings`, and they are issued as warnings if `announce`.
+    The gradient g is scaled by the curvature: with H = R'R (Cholesky), the
+    check is on R^{-T} g, whose squared length g'H^{-1}g is the Newton
+    decrement, the drop in the criterion that one more Newton step would
+    bring; a gradient of 0.01 means little on a flat criterion and a lot
+    on a steep one.  lme4 computes solve(chol(H), g) = R^{-1} g instead,
+    which is not invariant to rescaling the parameters.  The gradient and
+    the scaled gradient go in `record` (an `OptimizerRecord`), problems in
+    `record.warnings`; they are issued as warnings if `announce`.
     """
     free = ~(np.isfinite(lower) & (phi - lower < BOUNDARY_TOL))
     if not free.any():
@@ -116,19 +118,19 @@ def check_convergence(criterion, phi, lower, record, announce=True):
         scaled = la.solve_triangular(R, gradient, trans="T")
     except la.LinAlgError:
         record.warnings.append(
-            "the criterion is not curved upwards in every direction at the estimate "
-            "(its Hessian is not positive definite), so this may be a saddle point or a "
-            "flat ridge rather than a minimum; the model may be too complex for the data"
-        )
+            "the criterion is not curved upwards in every direction at the "
+            "estimate (its Hessian is not positive definite), so this may be "
+            "a saddle point or a flat ridge rather than a minimum; the model "
+            "may be too complex for the data")
         scaled = gradient
     record.scaled_gradient = scaled
     worst = np.max(np.minimum(np.abs(scaled), np.abs(gradient)))
     if worst > GRADIENT_TOL:
         record.warnings.append(
-            f"the optimiser stopped where the criterion still slopes (largest scaled "
-            f"gradient {worst:.2g} > {GRADIENT_TOL}); the estimates may not be at the "
-            "minimum. Try another method=, a different start=, or rescaling covariates"
-        )
+            f"the optimiser stopped where the criterion still slopes (largest "
+            f"scaled gradient {worst:.2g} > {GRADIENT_TOL}); the estimates may "
+            "not be at the minimum. Try another method=, a different start=, "
+            "or rescaling covariates")
     if announce:
         for message in record.warnings:
             warn(message, ConvergenceWarning)

@@ -130,7 +130,7 @@ class BlockedCholesky:
     def __init__(self, A11_blocks, A21=None, A22=None):
         self.l1, self.p1, _ = A11_blocks.shape
         self.q1 = self.l1 * self.p1
-        if self.p1 == 1:  # scalar blocks: NumPy's batched routines would cost 20x more
+        if self.p1 == 1:  # scalar blocks: batched routines cost 20x more
             self.L11_blocks = np.sqrt(A11_blocks)
             self._L11_inv_blocks = 1.0 / self.L11_blocks
         else:
@@ -138,8 +138,9 @@ class BlockedCholesky:
             self._L11_inv_blocks = np.linalg.inv(self.L11_blocks)
         self.has_rest = A22 is not None  # more than one term?
         if self.has_rest:
-            self.L21 = times_block_diagonal(A21, self._L11_inv_blocks.transpose(0, 2, 1))
-            self.L22 = cholesky(A22 - gram(self.L21), lower=True)   # L22 L22' = S22
+            L11_inv_t = self._L11_inv_blocks.transpose(0, 2, 1)
+            self.L21 = times_block_diagonal(A21, L11_inv_t)
+            self.L22 = cholesky(A22 - gram(self.L21), lower=True)
         else:
             self.L21, self.L22 = None, np.zeros((0, 0))
 

@@ -37,8 +37,8 @@ def available():
 
 
 def load(name):
-    """Return data set `name` as a DataFrame whose factor columns are categoricals, with
-    R's level order."""
+    """Data set `name` as a DataFrame; factor columns are categoricals
+    with R's level order."""
     if name not in NAMES:
         raise DataError(
             f"unknown data set {name!r}; the available data sets are: "
@@ -46,6 +46,7 @@ def load(name):
         )
     frame = pd.read_csv(DATA_DIR / f"{name}.csv")
     for column, spec in factor_levels()[name].items():
-        frame[column] = pd.Categorical(frame[column].astype(str), categories=spec["levels"],
+        frame[column] = pd.Categorical(frame[column].astype(str),
+                                       categories=spec["levels"],
                                        ordered=spec["ordered"])
     return frame

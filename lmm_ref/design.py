@@ -71,7 +71,8 @@ class ReTerm:
         return row_khatri_rao(self.J, self.X)
 
     def Lambda(self, T):
-        """Lambda_i = I_{l_i} kron T_i (sparse, block diagonal), for the p_i x p_i factor T_i."""
+        """Lambda_i = I_{l_i} kron T_i (sparse, block diagonal) for the
+        p_i x p_i factor T_i."""
         return sp.kron(sp.identity(self.n_levels), T, format="csc")
 
     def __str__(self):
@@ -81,8 +82,8 @@ class ReTerm:
 def row_khatri_rao(J, X):
     """Row-wise Khatri-Rao product: row j is kron(J[j, :], X[j, :]).
 
-    J is sparse (n x l), X dense (n x p); the result is sparse (n x l p).  Only the
-    non-zeros of J matter, so the cost is that of writing the result.
+    J is sparse (n x l), X dense (n x p); the result is sparse (n x l p).
+    Only the non-zeros of J matter: the cost is that of writing the result.
     """
     J = sp.coo_matrix(J)
     n, p = X.shape
@@ -144,7 +145,8 @@ class Design:
 
     def Lambda(self, theta):
         """Lambda_theta = blockdiag(I_{l_i} kron T_i), sparse q x q."""
-        blocks = [term.Lambda(T) for term, T in zip(self.terms, self.layout.T(theta))]
+        Ts = self.layout.T(theta)
+        blocks = [term.Lambda(T) for term, T in zip(self.terms, Ts)]
         return sp.block_diag(blocks, format="csc")
 
 

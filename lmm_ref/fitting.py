@@ -92,18 +92,20 @@ class LmmFit:
         return format_summary(self)
 
 
-def fit(formula, data, reml=True, weights=None, method="L-BFGS-B", start=None, data_name=""):
+def fit(formula, data, reml=True, weights=None, method="L-BFGS-B",
+        start=None, data_name=""):
     """Fit an lme4-style linear mixed model by REML (default) or ML.
 
-    `formula` is lme4 syntax, e.g. ``"Reaction ~ Days + (Days | Subject)"``, with
-    ``offset(expr)`` terms for known offsets; `data` a pandas DataFrame; `weights`
-    prior weights (a column name or an array, one positive number per row).  `method`
-    picks the optimiser (one of `lmm_ref.optimise.OPTIMIZERS`); `start` a starting
-    theta (default lme4's: identity T_i).  Returns an `LmmFit`.
+    `formula` is lme4 syntax, e.g. "Reaction ~ Days + (Days | Subject)",
+    with offset(expr) terms for known offsets; `data` a pandas DataFrame;
+    `weights` prior weights (a column name or an array, one positive number
+    per row).  `method` picks the optimiser (one of
+    `lmm_ref.optimise.OPTIMIZERS`); `start` a starting theta (default
+    lme4's: every T_i = I).  Returns an `LmmFit`.
     """
     design = build(formula, data, weights=weights)
-    return fit_design(design, cross_products(design), reml, method, start=start,
-                      formula=str(formula), data_name=data_name)
+    return fit_design(design, cross_products(design), reml, method,
+                      start=start, formula=str(formula), data_name=data_name)
 
 
 def fit_design(design, products, reml, method="L-BFGS-B", start=None, formula="", data_name=""):

@@ -51,8 +51,9 @@ def gradient(products, solution, reml):
         right.append(solve_triangular(R_X, Ct, lower=False).T)  # C P^{-1}
     sums = term_sums(terms, np.column_stack(left), np.column_stack(right))
     G = trace_blocks(terms, solution.Q, solution.L)
-    # eq-grad-logdet, then eq-grad-r2 and eq-grad-RX, for each entry T_i[a, b]
-    return xz.layout.from_T([2.0 * G_i.T - 2.0 * sums_i for G_i, sums_i in zip(G, sums)])
+    # eq-grad-logdet, then eq-grad-r2 and eq-grad-RX, for each entry of T_i
+    dT = [2.0 * G_i.T - 2.0 * sums_i for G_i, sums_i in zip(G, sums)]
+    return xz.layout.from_T(dT)
 
 
 def criterion_and_gradient(products, theta, reml=True):

@@ -25,16 +25,23 @@ def Sigma(design, theta, sigma):
 
 
 def V(design, theta, sigma):
-    """Marginal covariance of Y, V = Z Sigma Z' + sigma^2 W^-1 (n x n, dense; W = I
-    without prior weights)."""
+    """Marginal covariance of Y, V = Z Sigma Z' + sigma^2 W^-1 (n x n, dense).
+
+    W holds the prior weights (W = I without them).
+    """
     Z = design.Z.toarray()
-    return Z @ Sigma(design, theta, sigma) @ Z.T + sigma**2 * np.diag(1.0 / design.weights)
+    noise = sigma**2 * np.diag(1.0 / design.weights)
+    return Z @ Sigma(design, theta, sigma) @ Z.T + noise
 
 
 def loglik(design, beta, theta, sigma):
-    """log N(y; X beta + o, V): the marginal log-likelihood at (beta, theta, sigma)."""
+    """log N(y; X beta + o, V): the marginal log-likelihood.
+
+    At (beta, theta, sigma); o is the offset (zero without one).
+    """
     chol = la.cho_factor(V(design, theta, sigma), lower=True)
-    residual = design.y - design.offset - design.X @ np.asarray(beta, dtype=float)
+    beta = np.asarray(beta, dtype=float)
+    residual = design.y - design.offset - design.X @ beta
     logdet_V = 2.0 * np.sum(np.log(np.diag(chol[0])))
     quadratic = residual @ la.cho_solve(chol, residual)
     return -0.5 * (design.n * np.log(2 * np.pi) + logdet_V + quadratic)
@@ -51,17 +58,19 @@ def beta_gls(design, theta, sigma=1.0):
 
 
 def reml_loglik(design, theta, sigma):
-    """The REML log-likelihood, lme4's convention: beta integrated out (chapter 5).
+    """The REML log-likelihood, lme4's convention: beta integrated out.
 
-    The integral over beta of L(beta, theta, sigma) is Gaussian in beta, so
+    The integral over beta of the likelihood is Gaussian in beta (chapter 5):
 
-        log of the integral = loglik(beta-hat) + (p/2) log(2 pi) - (1/2) log|X' V^-1 X|,
+        log of the integral = loglik(beta-hat) + (p/2) log(2 pi)
+                              - (1/2) log|X' V^-1 X|,
 
-    with beta-hat the GLS estimate.  It depends on theta and sigma only: beta is gone.
+    with beta-hat the GLS estimate.  It depends on theta and sigma only.
     """
     chol = la.cho_factor(V(design, theta, sigma), lower=True)
-    information = design.X.T @ la.cho_solve(chol, design.X)    # X' V^-1 X
-    beta_hat = np.linalg.solve(information, design.X.T @ la.cho_solve(chol, design.y - design.offset))
+    X, y = design.X, design.y - design.offset
+    information = X.T @ la.cho_solve(chol, X)              # X' V^-1 X
+    beta_hat = np.linalg.solve(information, X.T @ la.cho_solve(chol, y))
     _, logdet_information = np.linalg.slogdet(information)
     return (loglik(design, beta_hat, theta, sigma)
             + 0.5 * design.p * np.log(2 * np.pi) - 0.5 * logdet_information)

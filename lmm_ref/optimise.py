@@ -132,14 +132,15 @@ def optimise(criterion, start, layout, method="L-BFGS-B", x_names=()):
 def minimise(criterion, start, lower, method="L-BFGS-B"):
     """Minimise criterion(phi) subject to phi >= lower, recording the path.
 
-    L-BFGS-B uses the exact gradient when the criterion has one (a `Criterion` does),
-    and SciPy's forward differences otherwise.
+    L-BFGS-B uses the exact gradient when the criterion has one (a
+    `Criterion` does), and SciPy's forward differences otherwise.
     """
     if method not in OPTIMIZERS:
         raise ValueError(f"unknown method {method!r}; "
                          f"choose one of {', '.join(OPTIMIZERS)}")
     path = []
-    with_gradient = method == "L-BFGS-B" and hasattr(criterion, "value_and_gradient")
+    with_gradient = (method == "L-BFGS-B"
+                     and hasattr(criterion, "value_and_gradient"))
 
     def recorded(phi):
         if with_gradient:
@@ -158,30 +159,35 @@ def minimise(criterion, start, lower, method="L-BFGS-B"):
         "L-BFGS-B": {"ftol": 1e-12, "gtol": 1e-6},
         "Powell": {"xtol": 1e-8, "ftol": 1e-12},
     }[method]
-    # inf - inf in a finite difference next to an unevaluable theta (see `Criterion`)
-    # is harmless: the optimiser backs off.  Not worth a RuntimeWarning to the user.
+    # inf - inf in a finite difference next to an unevaluable theta (see
+    # `Criterion`) is harmless: the optimiser backs off.  Not worth a
+    # RuntimeWarning to the user.
     with np.errstate(invalid="ignore"):
-        result = minimize(recorded, np.asarray(start, dtype=float), method=method,
-                          jac=with_gradient or None, bounds=bounds, options=options)
-    best = min(path, key=lambda point: point[1])  # never return worse than seen
+        result = minimize(recorded, np.asarray(start, dtype=float),
+                          method=method, jac=with_gradient or None,
+                          bounds=bounds, options=options)
+    best = min(path, key=lambda point: point[1])  # never worse than seen
     record = OptimizerRecord(method=method, evaluations=len(path), path=path,
-                             message=str(result.message), gradient=np.array([]),
+                             message=str(result.message),
+                             gradient=np.array([]),
                              scaled_gradient=np.array([]))
     return np.clip(best[0], lower, None), record
 
 
 def leave_false_boundary(criterion, phi, layout, method, record, rounds=3):
-    """Minimise again from inside when a parameter stopped at its bound for no reason.
+    """Minimise again from inside when a parameter stopped at its bound.
 
-    The criterion depends on T_i only through T_i T_i', which changing the sign of a
-    column of T_i leaves alone; so at theta_jj = 0 its slope in theta_jj is zero when
-    the rest of column j of T_i is zero (always, for a scalar term), and close to 0
-    nearly zero.  A gradient-based optimiser that comes near the bound sees little
-    slope there and may stop, even when the minimum lies well inside, possibly across
-    the sign change: (0, -b) stands for the same T_i T_i' as (0, b), but only the
-    second leads inside to (a, b).  So from each diagonal entry near its bound, step
-    inside to a few sizes, with the rest of its column as it is and negated; if one of
-    those points is lower, minimise again from the best of them.
+    The criterion depends on T_i only through T_i T_i', which changing the
+    sign of a column of T_i leaves alone.  So at a diagonal entry 0 the
+    slope in that entry is zero when the rest of its column is zero
+    (always, for a scalar term), and near 0 it is small.  A gradient-based
+    optimiser that comes near the bound sees little slope there and may
+    stop, even when the minimum lies well inside, possibly across the sign
+    change: the column (0, -b) stands for the same T_i T_i' as (0, b), but
+    only the second leads inside to (a, b).  So from each diagonal entry
+    near its bound, step inside to a few sizes, with the rest of its
+    column as it is and negated; if one of those points is lower, minimise
+    again from the best of them.
     """
     lower, columns = layout.lower, layout.below_diagonal
     for _ in range(rounds):

@@ -114,8 +114,8 @@ def r2_at(solution, beta):
 def solve(products, theta):
     """Solve the penalized least-squares problem (eq-prss) at theta.
 
-    Follows eqs. (eq-L) to (eq-back) in order, in the orthonormal basis of X (so X'X
-    is I); see the module docstring.  `products` is a `lmm_ref.products.CrossProducts`.
+    Follows eqs. (eq-L) to (eq-back) in order, with X in its orthonormal
+    basis Q_X (so X'X = I); `products` is a `products.CrossProducts`.
     """
     xz, y = products.xz, products.y
     terms = xz.terms
@@ -123,19 +123,20 @@ def solve(products, theta):
     Ts = xz.layout.T(theta)
 
     Q = Lambda_products(xz, theta, Ts)
-    L = BlockedCholesky(*A_blocks(xz, theta, Ts, Q))                       # eq-L
-    R_ZX_Q = L.solve_L(Lambda_t_times(terms, Ts, xz.ZtX))                 # eq-RZX
-    R_X_Q = cholesky(np.eye(xz.p) - R_ZX_Q.T @ R_ZX_Q, lower=False)       # eq-RX
-    c_u = L.solve_L(Lambda_t_times(terms, Ts, y.Zty))                      # eq-c
-    c_beta = solve_triangular(R_X_Q, y.Xty - R_ZX_Q.T @ c_u, lower=False, transpose=True)
-    gamma = solve_triangular(R_X_Q, c_beta, lower=False)                   # eq-back
+    L = BlockedCholesky(*A_blocks(xz, theta, Ts, Q))                # eq-L
+    R_ZX_Q = L.solve_L(Lambda_t_times(terms, Ts, xz.ZtX))          # eq-RZX
+    R_X_Q = cholesky(np.eye(xz.p) - R_ZX_Q.T @ R_ZX_Q, lower=False)  # eq-RX
+    c_u = L.solve_L(Lambda_t_times(terms, Ts, y.Zty))               # eq-c
+    c_beta = solve_triangular(R_X_Q, y.Xty - R_ZX_Q.T @ c_u,
+                              lower=False, transpose=True)
+    gamma = solve_triangular(R_X_Q, c_beta, lower=False)            # eq-back
     u = L.solve_Lt(c_u - R_ZX_Q @ gamma)
     b = Lambda_times(terms, Ts, u)
     residual = y.y - xz.Q_X @ gamma - xz.Z @ b
-    r2 = float(residual @ residual) + float(u @ u)                          # eq-prss
-    return PLSSolution(theta=theta, Ts=Ts, Q=Q, L=L, R_ZX_Q=R_ZX_Q, R_X_Q=R_X_Q,
-                       R_0=xz.R_0, gamma=gamma, u=u, b=b, residual=residual, r2=r2,
-                       logdet_W=xz.logdet_W)
+    r2 = float(residual @ residual) + float(u @ u)                   # eq-prss
+    return PLSSolution(theta=theta, Ts=Ts, Q=Q, L=L, R_ZX_Q=R_ZX_Q,
+                       R_X_Q=R_X_Q, R_0=xz.R_0, gamma=gamma, u=u, b=b,
+                       residual=residual, r2=r2, logdet_W=xz.logdet_W)
 
 
 def Lambda_products(xz, theta, Ts):

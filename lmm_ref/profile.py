@@ -26,27 +26,39 @@ from . import pls
 
 
 def deviance_at(solution, beta, sigma):
-    """-2 log L(theta, beta, sigma) through PLS, at any beta and sigma (eq-deviance-pls)."""
-    return (solution.n * np.log(2.0 * np.pi * sigma**2) + solution.logdet_L2
-            - solution.logdet_W + pls.r2_at(solution, beta) / sigma**2)
+    """-2 log lik(theta, beta, sigma) through PLS, at any beta and sigma.
+
+    (eq-deviance-pls)
+    """
+    return (solution.n * np.log(2.0 * np.pi * sigma**2)
+            + solution.logdet_L2 - solution.logdet_W
+            + pls.r2_at(solution, beta) / sigma**2)
 
 
 def deviance(solution):
-    """d(theta): the ML deviance profiled over beta and sigma (eq-profiled-deviance)."""
-    n = solution.n
-    return solution.logdet_L2 - solution.logdet_W + n * (1.0 + np.log(2.0 * np.pi * solution.r2 / n))
+    """d(theta): the ML deviance profiled over beta and sigma.
+
+    (eq-profiled-deviance)
+    """
+    n, r2 = solution.n, solution.r2
+    return (solution.logdet_L2 - solution.logdet_W
+            + n * (1.0 + np.log(2.0 * np.pi * r2 / n)))
 
 
 def reml_criterion(solution):
-    """d_R(theta): the REML criterion profiled over sigma (eq-profiled-reml)."""
+    """d_R(theta): the REML criterion profiled over sigma.
+
+    (eq-profiled-reml)
+    """
     dof = solution.n - solution.p
     return (solution.logdet_L2 - solution.logdet_W + solution.logdet_RX2
             + dof * (1.0 + np.log(2.0 * np.pi * solution.r2 / dof)))
 
 
 def sigma_hat(solution, reml):
-    """sigma-hat(theta) = sqrt(r^2 / n) for ML, sqrt(r^2 / (n - p)) for REML."""
-    return np.sqrt(solution.r2 / (solution.n - solution.p if reml else solution.n))
+    """sigma-hat(theta): sqrt(r^2 / n) for ML, sqrt(r^2 / (n - p)) for REML."""
+    dof = solution.n - solution.p if reml else solution.n
+    return np.sqrt(solution.r2 / dof)
 
 
 def criterion(solution, reml):
