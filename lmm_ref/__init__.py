@@ -19,16 +19,22 @@ The modules follow the book's chapters:
     tables      VarCorr and ranef tables                            (chapter 6)
     fitting     lmm_ref.fit and its result, LmmFit                  (chapter 6)
     summary     print(fit), laid out like lme4's summary
+    condvar     the conditional covariance of the random effects    (chapter 7)
+    predict     predictions for new data, prediction intervals      (chapter 7)
+    simulate    responses simulated from a fit                      (chapter 7)
+    plots       caterpillar, QQ, shrinkage and residual plots       (chapter 7; imported
+                on its own, `from lmm_ref import plots`, as it needs matplotlib)
 """
 
-from . import (checks, cholesky, data, design, encoding, errors, formula, gradient, model_frame,
-               marginal, optimise, parameters, pls, products, profile, reference, tables)
+from . import (checks, cholesky, condvar, data, design, encoding, errors, formula, gradient,
+               marginal, model_frame, optimise, parameters, pls, predict, products, profile,
+               reference, simulate, tables)
 from .errors import DataError, DataTypeError, FormulaError, LmmRefError
 from .fitting import LmmFit, fit
 
 __all__ = [
-    "checks", "cholesky", "data", "design", "encoding", "errors", "formula", "model_frame",
-    "gradient", "marginal", "optimise", "parameters", "pls", "products", "profile",
-    "reference", "tables",
+    "checks", "cholesky", "condvar", "data", "design", "encoding", "errors", "formula",
+    "gradient", "marginal", "model_frame", "optimise", "parameters", "pls", "predict",
+    "products", "profile", "reference", "simulate", "tables",
     "DataError", "DataTypeError", "FormulaError", "LmmRefError", "fit", "LmmFit",
 ]

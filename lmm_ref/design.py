@@ -36,8 +36,9 @@ from .parameters import ThetaLayout
 class ReTerm:
     """One random-effects term ``(expr | group)`` evaluated on the data.
 
-    `codes[j]` is the level of observation j (an index into `levels`); `X` is the
-    n x p model matrix of ``expr`` with column names `columns`.
+    `codes[h]` is the level of observation h (an index into `levels`); `X` is the
+    n x p model matrix of ``expr`` with column names `columns`; `group_columns` are
+    the data columns whose combinations are the groups.
     """
 
     expr: str
@@ -46,6 +47,7 @@ class ReTerm:
     codes: np.ndarray
     X: np.ndarray
     columns: list
+    group_columns: list = field(default_factory=list)
 
     @property
     def n_levels(self):  # l_i

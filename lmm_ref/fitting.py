@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import checks, optimise, pls, profile
+from . import checks, condvar, optimise, pls, predict, profile, simulate
 from .cholesky import solve_triangular
 from .errors import DataError, DataTypeError
 from .model_frame import build
@@ -76,6 +76,37 @@ class LmmFit:
             raise AttributeError("a REML fit has no deviance; use .objective (the REML criterion)")
         return self.objective
 
+    @property
+    def condvar(self):
+        """{grouping factor: array (levels, k, k)}, lme4's postVar: the covariance of
+        each level's random effects given the data, at theta-hat and beta-hat, in the
+        row and column order of `ranef[g]` (`lmm_ref.condvar`)."""
+        solution = pls.solve(self.products, self.theta)
+        return condvar.conditional_covariances(self.design, solution, self.sigma)
+
+    @property
+    def condvar_full(self):
+        """As `condvar`, with the uncertainty of beta-hat counted too: the prediction
+        error variance Var(b-tilde - b), Henderson's C^bb (`lmm_ref.condvar`)."""
+        solution = pls.solve(self.products, self.theta)
+        return condvar.conditional_covariances(self.design, solution, self.sigma,
+                                               with_beta=True)
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels=False):
+        """Predictions for newdata (the fitted values if None), lme4's `predict`:
+        re_form None (all terms), "NA" or "~0" (none) or e.g. "~(1 | g)"
+        (`lmm_ref.predict`)."""
+        return predict.predict(self, newdata, re_form, allow_new_levels)
+
+    def predict_interval(self, newdata, re_form=None, allow_new_levels=False, level=0.95):
+        """Predictions with prediction intervals for new observations, as a DataFrame
+        (`lmm_ref.predict.prediction_intervals`)."""
+        return predict.prediction_intervals(self, newdata, re_form, allow_new_levels, level)
+
+    def simulate(self, nsim=1, seed=None):
+        """An (n, nsim) array of responses simulated from the fit (`lmm_ref.simulate`)."""
+        return simulate.simulate(self, nsim, seed)
+
     def refit(self, y):
         """The same model fitted to a new response y, starting from this fit's theta-hat.
 
@@ -120,6 +151,17 @@ def fit_design(design, products, reml, method="L-BFGS-B", start=None, formula=""
     # Singular in the optimiser's units: an SD of 1e-7 per micro-unit is no boundary.
     singular = checks.is_singular(phi, layout.lower)
     return result(formula, design, products, scale * phi, reml, record, data_name, singular)
+
+
+def fit_at(fit, theta):
+    """The model of `fit` evaluated at another theta, without optimising: beta-hat,
+    sigma-hat and everything else at that theta (e.g. lme4's, for comparisons)."""
+    theta = fit.design.layout.checked(theta)
+    record = optimise.OptimizerRecord(method="none", evaluations=0, path=[],
+                                      message="evaluated at a given theta",
+                                      gradient=np.array([]), scaled_gradient=np.array([]))
+    return result(fit.formula, fit.design, fit.products, theta, fit.reml, record,
+                  fit.data_name, checks.is_singular(theta, fit.design.layout.lower))
 
 
 def result(formula, design, products, theta, reml, record, data_name, singular):

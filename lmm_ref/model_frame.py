@@ -273,7 +273,7 @@ def random_term(term, data, expressions):
         raise FormulaError(f"the random-effects term {term} has no columns; use (1 | g) for an intercept")
     codes, levels = grouping_factor(term.group_columns, term.group, data)
     built = ReTerm(expr=term.expr, group=term.group, levels=levels, codes=codes, X=X_i,
-                   columns=columns)
+                   columns=columns, group_columns=term.group_columns)
     return built, spec
 
 

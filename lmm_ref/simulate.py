@@ -1,0 +1,24 @@
+"""Simulating responses from a fitted model (chapter 7).
+
+    y* = X beta-hat + o + Z Lambda(theta-hat) u* + e*,
+    u* ~ N(0, sigma-hat^2 I),   e* ~ N(0, sigma-hat^2 W^-1),
+
+new random effects and new noise for every replicate, as lme4's `simulate` does by
+default.  The parametric bootstrap of chapter 8 refits the model to such responses.
+"""
+
+import numbers
+
+import numpy as np
+
+
+def simulate(fit, nsim=1, seed=None):
+    """An (n, nsim) array of responses drawn from the fitted model, with a seed."""
+    if not isinstance(nsim, numbers.Integral) or isinstance(nsim, bool) or nsim < 1:
+        raise ValueError(f"nsim must be a whole number of at least 1, not {nsim!r}")
+    rng = np.random.default_rng(seed)
+    design = fit.design
+    mean = design.X @ fit.fixef.to_numpy() + design.offset
+    u = fit.sigma * rng.standard_normal((design.q, nsim))
+    noise = fit.sigma * rng.standard_normal((design.n, nsim)) / np.sqrt(design.weights)[:, None]
+    return mean[:, None] + design.Z @ (design.Lambda(fit.theta) @ u) + noise
