@@ -24,17 +24,24 @@ The modules follow the book's chapters:
     simulate    responses simulated from a fit                      (chapter 7)
     plots       caterpillar, QQ, shrinkage and residual plots       (chapter 7; imported
                 on its own, `from lmm_ref import plots`, as it needs matplotlib)
+    lrt         likelihood-ratio tests: lmm_ref.anova               (chapter 8)
+    zeta        profile likelihood and profile intervals            (chapter 8)
+    bootstrap   the parametric bootstrap                            (chapter 8)
+    ddf         Satterthwaite's degrees of freedom                  (chapter 8)
+    intervals   confint: profile, Wald and bootstrap intervals      (chapter 8)
 """
 
-from . import (checks, cholesky, condvar, data, design, encoding, errors, formula, gradient,
-               marginal, model_frame, optimise, parameters, pls, predict, products, profile,
-               reference, simulate, tables)
+from . import (bootstrap, checks, cholesky, condvar, data, ddf, design, encoding, errors,
+               formula, gradient, intervals, lrt, marginal, model_frame, optimise, parameters,
+               pls, predict, products, profile, reference, simulate, tables, zeta)
 from .errors import DataError, DataTypeError, FormulaError, LmmRefError
 from .fitting import LmmFit, fit
+from .lrt import anova
 
 __all__ = [
-    "checks", "cholesky", "condvar", "data", "design", "encoding", "errors", "formula",
-    "gradient", "marginal", "model_frame", "optimise", "parameters", "pls", "predict",
-    "products", "profile", "reference", "simulate", "tables",
+    "bootstrap", "checks", "cholesky", "condvar", "data", "ddf", "design", "encoding",
+    "errors", "formula", "gradient", "intervals", "lrt", "marginal", "model_frame",
+    "optimise", "parameters", "pls", "predict", "products", "profile", "reference",
+    "simulate", "tables", "zeta", "anova",
     "DataError", "DataTypeError", "FormulaError", "LmmRefError", "fit", "LmmFit",
 ]

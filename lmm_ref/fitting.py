@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import checks, condvar, optimise, pls, predict, profile, simulate
+from . import (bootstrap, checks, condvar, intervals, optimise, pls, predict, profile,
+               simulate, zeta)
+from . import ddf as ddf_module   # coef_table's argument is called ddf, as lmerTest's
 from .cholesky import solve_triangular
 from .errors import DataError, DataTypeError
 from .model_frame import build
@@ -106,6 +108,35 @@ class LmmFit:
     def simulate(self, nsim=1, seed=None):
         """An (n, nsim) array of responses simulated from the fit (`lmm_ref.simulate`)."""
         return simulate.simulate(self, nsim, seed)
+
+    def profile(self):
+        """The zeta profile of every parameter (.sig01, ..., .sigma, fixed effects) on
+        the ML deviance, a DataFrame of points (`lmm_ref.zeta`)."""
+        return zeta.profile(self)
+
+    def confint(self, method="profile", level=0.95, **options):
+        """Confidence intervals, lme4's rows and columns: method "profile", "Wald" or
+        "boot" (`lmm_ref.intervals`; "boot" takes nsim=, seed=, kind=)."""
+        return intervals.confint(self, method, level, **options)
+
+    def bootstrap(self, nsim, seed=None):
+        """nsim parametric-bootstrap replicates, one row each, singular and failed ones
+        marked (`lmm_ref.bootstrap`)."""
+        return bootstrap.bootstrap(self, nsim, seed)
+
+    def coef_table(self, ddf="Satterthwaite"):
+        """Estimate, Std. Error, df, t value, Pr(>|t|) with Satterthwaite's df
+        (`lmm_ref.ddf`)."""
+        return ddf_module.coef_table(self, ddf)
+
+    def refit_ml(self):
+        """The same model fitted by maximum likelihood (lme4's refitML), starting at
+        this fit's theta-hat; the fit itself if it is ML already."""
+        if not self.reml:
+            return self
+        return fit_design(self.design, self.products, reml=False,
+                          method=self.optimizer.method, start=self.theta,
+                          formula=self.formula, data_name=self.data_name)
 
     def refit(self, y):
         """The same model fitted to a new response y, starting from this fit's theta-hat.

@@ -82,7 +82,7 @@ def parse(text):
     if not lhs:
         raise FormulaError(f"the formula {text!r} has no response left of '~'")
     fixed, random, offsets = [], [], []
-    for sign, piece in _signed_terms(rhs, text):
+    for sign, piece in _flatten_sums(_signed_terms(rhs, text), text):
         bar_term = _strip_redundant_parentheses(piece)
         offset = _offset_expression(piece)
         if offset is not None:
@@ -114,6 +114,19 @@ def parse(text):
     fixed_part = " ".join(fixed).removeprefix("+ ") or "1"
     return Formula(text=text, response=lhs, fixed=fixed_part, random=tuple(random),
                    offsets=tuple(offsets))
+
+
+def _flatten_sums(terms, text):
+    """Open parentheses around a sum of random-effects terms, as R writes them:
+    '((1 | g) + (0 + x | g))' is the two terms (R's deparse of '(x || g)')."""
+    for sign, piece in terms:
+        inner = piece[1:-1].strip() if piece.startswith("(") and _encloses(piece) else ""
+        parts = _signed_terms(inner, text) if inner and _has_top_level(inner, "+") else []
+        if parts and sign == "+" and all(_is_bar_term(_strip_redundant_parentheses(p))
+                                         for _, p in parts):
+            yield from _flatten_sums(parts, text)
+        else:
+            yield sign, piece
 
 
 def _offset_expression(piece):

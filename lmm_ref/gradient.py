@@ -30,18 +30,21 @@ from .cholesky import level_blocks, solve_triangular
 from .products import Lambda_times
 
 
-def gradient(products, solution, reml):
+def gradient(products, solution, reml, r2_weight=None):
     """The gradient of d_R(theta) (reml) or d(theta) at `solution.theta`.
 
-    One entry per entry of theta, in lme4's order.
+    One entry per entry of theta, in lme4's order.  With `r2_weight` w, the
+    gradient of log|L|^2 + w r^2 (+ log|R_X|^2 if reml) instead: at a fixed
+    sigma, the deviance has w = 1 / sigma^2 (chapter 8's profiles).
     """
     xz = products.xz
     terms = xz.terms
     dof = solution.n - solution.p if reml else solution.n
+    weight = dof / solution.r2 if r2_weight is None else r2_weight
     # The sums over levels of eq-grad-r2 and eq-grad-RX, side by side:
-    # columns [Z'e, F] against [(dof / r^2) u, C P^{-1}], P = R_X'R_X.
+    # columns [Z'e, F] against [weight * u, C P^{-1}], P = R_X'R_X.
     left = [xz.Zt @ solution.residual]
-    right = [dof / solution.r2 * solution.u]
+    right = [weight * solution.u]
     if reml:
         R_X = solution.R_X_Q
         C = solution.L.solve_Lt(solution.R_ZX_Q)          # A^{-1} Lambda'Z'Q_X

@@ -133,8 +133,9 @@ class ThetaLayout:
         """theta as an array of floats, with a clear error for the wrong length."""
         theta = np.asarray(theta, dtype=float)
         if theta.shape != (self.size,):
+            given = f"{theta.size} entries" if theta.ndim == 1 else f"shape {theta.shape}"
             raise ValueError(
-                f"theta has {theta.size} entries; this model has {self.size}: "
+                f"theta has {given}; this model has a vector of {self.size}: "
                 + ", ".join(self.names)
             )
         return theta
@@ -174,28 +175,65 @@ class ThetaLayout:
     def theta_from_sdcor(self, sdcor):
         """The inverse map: (theta, sigma) from .sig01, ..., .sigma.
 
-        T_i is the lower Cholesky factor of Sigma_i / sigma^2.  Where Sigma_i is only
-        positive semi-definite (an SD of 0, or a correlation of +-1) the factor is the
-        limit of the positive definite case: a column whose pivot is 0 gets zeros below
-        it.  SDs must be >= 0, correlations in [-1, 1] and sigma > 0.
+        T_i = D C / sigma, with D the diagonal matrix of the term's SDs and C the lower
+        Cholesky factor of its correlation matrix R, so that sigma^2 T_i T_i' = D R D.
+        Where R is only positive semi-definite (a correlation of +-1) C is the limit of
+        the positive definite factor (`semidefinite_cholesky`).  SDs must be >= 0,
+        correlations in [-1, 1] and sigma > 0.
         """
+        theta, _ = self._from_sdcor(sdcor, jacobian=False)
+        return theta, float(np.asarray(sdcor, dtype=float)[-1])
+
+    def theta_from_sdcor_jacobian(self, sdcor):
+        """d theta / d (.sig01, ..., .sigma): a size x (size + 1) matrix.
+
+        An SD moves its row of C (T_i sigma = D C); sigma scales theta by -1/sigma;
+        a correlation moves C by dC = C Phi(C^-1 dR C^-T), Phi keeping the lower
+        triangle and half the diagonal (the derivative of the Cholesky factor).  At
+        a correlation of +-1 the derivative is infinite: the correlations are held
+        1e-10 inside for it.
+        """
+        return self._from_sdcor(sdcor, jacobian=True)[1]
+
+    def _from_sdcor(self, sdcor, jacobian):
         sdcor = np.asarray(sdcor, dtype=float)
         if sdcor.shape != (self.size + 1,):
-            raise ValueError(f"expected {self.size + 1} values ({', '.join(self.sdcor_names)}), "
-                             f"got {sdcor.size}")
+            raise ValueError(f"expected {self.size + 1} values "
+                             f"({', '.join(self.sdcor_names)}), got {sdcor.size}")
         sigma = sdcor[-1]
-        Ts = []
+        pieces = []
+        J = np.zeros((self.size, self.size + 1)) if jacobian else None
         for term in self.terms:
+            rows, cols = lower_triangle(term.p)
+            diagonal = rows == cols
             piece = sdcor[term.slice]
             sd = np.zeros(term.p)
+            sd[rows[diagonal]] = piece[diagonal]
             R = np.eye(term.p)
-            for value, r, c in zip(piece, term.rows, term.cols):
-                if r == c:
-                    sd[r] = value
-                else:
-                    R[r, c] = R[c, r] = value
-            Ts.append(semidefinite_cholesky(np.outer(sd, sd) * R) / sigma)
-        return self.from_T(Ts), sigma
+            off = ~diagonal
+            if jacobian:  # the derivative needs R positive definite
+                R[rows[off], cols[off]] = np.clip(piece[off], -1 + 1e-10, 1 - 1e-10)
+            else:
+                R[rows[off], cols[off]] = piece[off]
+            R[cols[off], rows[off]] = R[rows[off], cols[off]]
+            C = semidefinite_cholesky(R)
+            pieces.append((sd[:, None] * C)[rows, cols] / sigma)
+            if jacobian:
+                C_inv = np.linalg.inv(C)
+                for local in range(term.size):
+                    r, c = rows[local], cols[local]
+                    d = np.zeros((term.p, term.p))
+                    if r == c:                         # an SD: row r of C
+                        d[r] = C[r]
+                    else:                              # a correlation
+                        M = C_inv[:, [r]] @ C_inv[:, [c]].T
+                        M = M + M.T                    # C^-1 dR C^-T
+                        d = sd[:, None] * (C @ (np.tril(M) - 0.5 * np.diag(np.diag(M))))
+                    J[term.slice, term.start + local] = d[rows, cols] / sigma
+        theta = np.concatenate(pieces)
+        if jacobian:
+            J[:, -1] = -theta / sigma
+        return theta, J
 
 
 def semidefinite_cholesky(S):
@@ -204,6 +242,10 @@ def semidefinite_cholesky(S):
     Column by column as in the ordinary algorithm; a pivot that is zero (to rounding)
     leaves a zero column, which is the limit of the positive definite factor.
     """
+    try:  # the positive definite case, as LAPACK computes it
+        return np.linalg.cholesky(S)
+    except np.linalg.LinAlgError:
+        pass
     p = S.shape[0]
     T = np.zeros_like(S, dtype=float)
     scale = max(np.max(np.abs(np.diag(S))), np.finfo(float).tiny)

@@ -38,10 +38,26 @@ def lme4_inference():
     return _load("lme4_inference.json")
 
 
+# Fields that are vectors even when R wrote a single value as a scalar (jsonlite's
+# auto_unbox turns length-one vectors into scalars).
+VECTOR_FIELDS = {
+    "fits": ("theta", "theta_names"),
+    "satterthwaite": ("terms", "estimate", "stderr", "df", "t", "p", "df_kr", "stderr_kr"),
+    "predict": ("values",),
+}
+
+
+@lru_cache(maxsize=1)
 def lme4_more():
     """lme4_more.json: {section: ...} for fits, condvar, predict, anova, confint, profile,
     satterthwaite and bootstrap (see tests/reference/README.md)."""
-    return _load("lme4_more.json")
+    more = json.loads(json.dumps(_load("lme4_more.json")))   # a copy to normalise
+    for section, fields in VECTOR_FIELDS.items():
+        for case in more[section]:
+            for field in fields:
+                if case.get(field) is not None and not isinstance(case[field], list):
+                    case[field] = [case[field]]
+    return more
 
 
 def lme4_fit(model_id, reml=True):

@@ -213,7 +213,7 @@ def test_Lambda_zerocorr(sleep):
 
 def test_split_theta_wrong_length_names_the_parameters(sleep):
     D = build_quietly("Reaction ~ Days + (Days | Subject)", sleep)
-    with pytest.raises(ValueError, match=r"theta has 2 entries; this model has 3: Subject\.\(Intercept\)"):
+    with pytest.raises(ValueError, match=r"theta has 2 entries; this model has a vector of 3: Subject\.\(Intercept\)"):
         D.Lambda([1.0, 2.0])
 
 

@@ -32,7 +32,7 @@ def test_layout_of_two_terms_on_one_factor_and_a_third():
     Ts = layout.T(np.arange(1.0, 6.0))
     np.testing.assert_array_equal(Ts[0], [[1, 0], [2, 3]])
     np.testing.assert_array_equal(layout.from_T(Ts), np.arange(1.0, 6.0))
-    with pytest.raises(ValueError, match="theta has 4 entries; this model has 5: g.\\(Intercept\\)"):
+    with pytest.raises(ValueError, match="theta has 4 entries; this model has a vector of 5"):
         layout.split(np.ones(4))
 
 

@@ -204,7 +204,7 @@ def test_errors_are_catchable_by_their_builtin_class(sleep):
 
 
 def test_wrong_start_names_the_parameters(sleep):
-    with pytest.raises(ValueError, match=r"theta has 2 entries; this model has 3: Subject.\(Intercept\)"):
+    with pytest.raises(ValueError, match=r"theta has 2 entries; this model has a vector of 3: Subject.\(Intercept\)"):
         lmm_ref.fit(SLEEP, sleep, start=[1.0, 1.0])
 
 

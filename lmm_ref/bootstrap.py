@@ -1,0 +1,79 @@
+"""The parametric bootstrap (chapter 8).
+
+Simulate responses from the fitted model (`lmm_ref.simulate`), refit the model to each
+(`LmmFit.refit`: only the response's cross-products are new, and the optimiser starts
+at theta-hat), and read the spread of the refitted estimates as the sampling
+distribution of the estimates.  Every replicate is kept: one that ends on the boundary
+is marked `singular`, one whose refit fails is marked `failed` with its error, so that
+nothing is dropped without a word.  Intervals: the percentile interval and the shortest
+interval that holds the same share of the replicates.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .errors import LmmRefError
+
+
+def estimates(fit):
+    """The parameters a replicate records, lme4's names: .sig01, ..., .sigma, fixed
+    effects, and the criterion."""
+    layout = fit.design.layout
+    values = dict(zip(layout.sdcor_names, layout.sdcor(fit.theta, fit.sigma)))
+    values.update(fit.fixef.to_dict())
+    values["objective"] = fit.objective
+    return values
+
+
+def bootstrap(fit, nsim, seed=None):
+    """A DataFrame of nsim parametric-bootstrap replicates: one row each, with the
+    estimates, `singular`, `failed` and `message` columns."""
+    responses = fit.simulate(nsim, seed)     # checks nsim
+    names = list(estimates(fit))
+    rows = []
+    for k in range(nsim):
+        row = dict.fromkeys(names, np.nan)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                refitted = fit.refit(responses[:, k])
+            row.update(estimates(refitted))
+            row.update(singular=refitted.singular, failed=False,
+                       message="; ".join(str(w.message) for w in caught))
+        except (LmmRefError, ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
+            row.update(singular=False, failed=True, message=f"{type(error).__name__}: {error}")
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.index.name = "replicate"
+    return table
+
+
+def percentile_interval(values, level):
+    """The (1 - level)/2 and (1 + level)/2 quantiles of the values."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+
+
+def shortest_interval(values, level):
+    """The shortest interval that holds ceil(level * m) of the m values."""
+    values = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
+    m = len(values)
+    width = int(np.ceil(level * m))
+    if width >= m:
+        return np.array([values[0], values[-1]])
+    spans = values[width - 1:] - values[: m - width + 1]
+    start = int(np.argmin(spans))
+    return np.array([values[start], values[start + width - 1]])
+
+
+def bootstrap_intervals(replicates, names, level=0.95, kind="percentile"):
+    """Intervals from the replicates that did not fail, one row per parameter name."""
+    if kind not in ("percentile", "shortest"):
+        raise ValueError(f"unknown kind {kind!r} of bootstrap interval; use 'percentile' "
+                         "or 'shortest'")
+    usable = replicates[~replicates["failed"].astype(bool)]
+    interval = percentile_interval if kind == "percentile" else shortest_interval
+    return pd.DataFrame([interval(usable[name], level) for name in names], index=names)

@@ -1,0 +1,85 @@
+"""Satterthwaite's degrees of freedom for t tests of the fixed effects (chapter 8).
+
+For a contrast c'beta, v = c' Var(beta-hat) c = sigma^2 c'(R_X'R_X)^{-1} c depends on the
+covariance parameters phi = (theta, sigma).  Treating v-hat as a scaled chi-square with
+the variance the delta method gives, Var(v-hat) ~ g'A g with g = dv/dphi and A the
+asymptotic covariance of phi-hat, matches its moments to a chi-square with (eq-satt)
+
+    df = 2 v^2 / (g' A g),        A = 2 H^{-1},
+
+H the Hessian of the deviance (REML criterion for a REML fit) in (theta, sigma) at the
+estimates, sigma not profiled out.  This is what lmerTest computes.  H comes from
+central differences of the exact gradient of chapter 6 (at a fixed sigma, the criterion
+is log|L|^2 + log|R_X|^2 + r^2 / sigma^2 + dof log(2 pi sigma^2)), and g from central
+differences of v.
+"""
+
+import numpy as np
+import pandas as pd
+import scipy.stats as st
+
+from . import gradient, pls
+
+STEP = 1e-4
+
+
+def deviance_gradient(fit, phi):
+    """The gradient in phi = (theta, sigma) of the deviance with sigma not profiled."""
+    theta, sigma = phi[:-1], phi[-1]
+    solution = pls.solve(fit.products, theta)
+    d_theta = gradient.gradient(fit.products, solution, fit.reml, r2_weight=1.0 / sigma**2)
+    dof = solution.n - solution.p if fit.reml else solution.n
+    return np.append(d_theta, 2.0 * dof / sigma - 2.0 * solution.r2 / sigma**3)
+
+
+def deviance_hessian(fit):
+    """H: the Hessian of the deviance in (theta, sigma) at the estimates, by central
+    differences of its exact gradient."""
+    phi = np.append(fit.theta, fit.sigma)
+    H = np.empty((len(phi), len(phi)))
+    for k in range(len(phi)):
+        h = STEP * max(abs(phi[k]), 1e-2 if k < len(phi) - 1 else fit.sigma)
+        up, down = phi.copy(), phi.copy()
+        up[k] += h
+        down[k] -= h
+        H[:, k] = (deviance_gradient(fit, up) - deviance_gradient(fit, down)) / (2 * h)
+    return 0.5 * (H + H.T)
+
+
+def beta_covariance(fit, phi):
+    """Var(beta-hat) = sigma^2 (R_X'R_X)^{-1} at phi = (theta, sigma)."""
+    solution = pls.solve(fit.products, phi[:-1])
+    R_X_inv = np.linalg.inv(solution.R_X)
+    return phi[-1] ** 2 * R_X_inv @ R_X_inv.T
+
+
+def satterthwaite_df(fit, contrasts, hessian=None):
+    """Satterthwaite's df for each row c of `contrasts` (a p-vector or a k x p array)."""
+    contrasts = np.atleast_2d(np.asarray(contrasts, dtype=float))
+    H = deviance_hessian(fit) if hessian is None else hessian
+    A = 2.0 * np.linalg.inv(H)
+    phi = np.append(fit.theta, fit.sigma)
+    # dv/dphi for every contrast at once: v_c = c' Var(beta) c
+    jacobian = np.empty((len(contrasts), len(phi)))
+    for k in range(len(phi)):
+        h = STEP * max(abs(phi[k]), 1e-2 if k < len(phi) - 1 else fit.sigma)
+        up, down = phi.copy(), phi.copy()
+        up[k] += h
+        down[k] -= h
+        change = beta_covariance(fit, up) - beta_covariance(fit, down)
+        jacobian[:, k] = np.einsum("ca,ab,cb->c", contrasts, change, contrasts) / (2 * h)
+    v = np.einsum("ca,ab,cb->c", contrasts, fit.vcov.to_numpy(), contrasts)
+    return 2.0 * v**2 / np.einsum("ck,kl,cl->c", jacobian, A, jacobian)
+
+
+def coef_table(fit, ddf="Satterthwaite"):
+    """lmerTest's coefficient table: Estimate, Std. Error, df, t value, Pr(>|t|)."""
+    if ddf != "Satterthwaite":
+        raise ValueError(f"ddf={ddf!r} is not offered; lmm_ref computes Satterthwaite's "
+                         "degrees of freedom (ddf='Satterthwaite'); Kenward-Roger's are not "
+                         "implemented")
+    estimate, stderr = fit.fixef.to_numpy(), fit.stderr.to_numpy()
+    df = satterthwaite_df(fit, np.eye(len(estimate)))
+    t = estimate / stderr
+    return pd.DataFrame({"Estimate": estimate, "Std. Error": stderr, "df": df, "t value": t,
+                         "Pr(>|t|)": 2.0 * st.t.sf(np.abs(t), df)}, index=fit.fixef.index)
