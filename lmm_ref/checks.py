@@ -127,10 +127,10 @@ def check_convergence(criterion, phi, lower, record, announce=True):
     worst = np.max(np.minimum(np.abs(scaled), np.abs(gradient)))
     if worst > GRADIENT_TOL:
         record.warnings.append(
-            f"the optimiser stopped where the criterion still slopes (largest "
-            f"scaled gradient {worst:.2g} > {GRADIENT_TOL}); the estimates may "
-            "not be at the minimum. Try another method=, a different start=, "
-            "or rescaling covariates")
+            "the optimiser stopped where the criterion still slopes (largest "
+            f"scaled gradient {worst:.2g} > {GRADIENT_TOL}); the estimates "
+            "may not be at the minimum. Try another method=, a different "
+            "start=, or rescaling covariates")
     if announce:
         for message in record.warnings:
             warn(message, ConvergenceWarning)

@@ -139,7 +139,7 @@ class LmmFit:
                           formula=self.formula, data_name=self.data_name)
 
     def refit(self, y):
-        """The same model fitted to a new response y, starting from this fit's theta-hat.
+        """The same model fitted to a new response y, from this theta-hat.
 
         Only the response's cross-products are computed again (MixedModels.jl's
         `refit!`); y must have one finite number per observation of the fit.
@@ -148,7 +148,8 @@ class LmmFit:
         design = dataclasses.replace(self.design, y=y)
         products = self.products.with_response(y)
         return fit_design(design, products, self.reml, self.optimizer.method,
-                          start=self.theta, formula=self.formula, data_name=self.data_name)
+                          start=self.theta, formula=self.formula,
+                          data_name=self.data_name)
 
     def __str__(self):
         return format_summary(self)
@@ -170,18 +171,22 @@ def fit(formula, data, reml=True, weights=None, method="L-BFGS-B",
                       start=start, formula=str(formula), data_name=data_name)
 
 
-def fit_design(design, products, reml, method="L-BFGS-B", start=None, formula="", data_name=""):
-    """Minimise the criterion of a built design and products; the steps of `fit`."""
-    # The optimiser works on phi = theta / scale (scale is 1 for well-scaled columns).
+def fit_design(design, products, reml, method="L-BFGS-B", start=None,
+               formula="", data_name=""):
+    """Minimise the criterion of a built design and products: `fit`'s steps."""
+    # The optimiser works on phi = theta / scale (1 for well-scaled columns).
     scale = optimise.theta_scale(design)
     criterion = optimise.Criterion(products, reml, scale)
     layout = design.layout
     start = layout.start if start is None else layout.checked(start) / scale
-    phi, record = optimise.optimise(criterion, start, layout, method, x_names=design.X_names)
+    phi, record = optimise.optimise(criterion, start, layout, method,
+                                    x_names=design.X_names)
     record.path = [(scale * point, value) for point, value in record.path]
-    # Singular in the optimiser's units: an SD of 1e-7 per micro-unit is no boundary.
+    # Singular in the optimiser's units: an SD of 1e-7 per micro-unit is no
+    # boundary.
     singular = checks.is_singular(phi, layout.lower)
-    return result(formula, design, products, scale * phi, reml, record, data_name, singular)
+    return result(formula, design, products, scale * phi, reml, record,
+                  data_name, singular)
 
 
 def fit_at(fit, theta):

@@ -1,15 +1,15 @@
 """The exact gradient of the profiled criteria d(theta) and d_R(theta) (chapter 6).
 
-Each theta_k is one entry (a, b) of one T_i, so dLambda/dtheta_k = E_k, the matrix
-I kron e_a e_b' in term i's diagonal block.  With A = Lambda'Z'Z Lambda + I = L L', the
-residual e = y - X beta-hat - Z Lambda u-tilde, C = A^{-1} Lambda'Z'X = L^{-T} R_ZX (the
-conditional modes of X's columns) and F = Z'(X - Z Lambda C), the three pieces are
+Each theta_m is one entry (xi, eta) of one T_i, so dLambda/dtheta_m = E_m, the matrix
+I kron e_xi e_eta' in term i's diagonal block.  With A = Lambda'Z'Z Lambda + I = L L',
+the residual e = y - X beta-hat - Z Lambda u-tilde, C = A^{-1} Lambda'Z'X = L^{-T} R_ZX
+(the conditional modes of X's columns) and F = Z'(X - Z Lambda C), the three pieces are
 
-    d log|L|^2  / dT_i[a, b] =  2 sum_j [A^{-1} Lambda'Z'Z]_{(j,b),(j,a)}     (eq-grad-logdet)
-    d r^2       / dT_i[a, b] = -2 sum_j [Z'e]_{(j,a)} u_{(j,b)}                (eq-grad-r2)
-    d log|R_X|^2 / dT_i[a, b] = -2 sum_j [F (R_X'R_X)^{-1} C']_{(j,a),(j,b)}   (eq-grad-RX)
+    d log|L|^2  / dT_i[xi, eta] =  2 sum_j [A^{-1} Lambda'Z'Z]_{(j,eta),(j,xi)}   (eq-grad-logdet)
+    d r^2       / dT_i[xi, eta] = -2 sum_j [Z'e]_{(j,xi)} u_{(j,eta)}             (eq-grad-r2)
+    d log|R_X|^2 / dT_i[xi, eta] = -2 sum_j [F (R_X'R_X)^{-1} C']_{(j,xi),(j,eta)} (eq-grad-RX)
 
-where (j, a) is row a of level j in term i's block.  So
+where (j, xi) is row xi of level j in term i's block.  So
 
     d d(theta)   = d log|L|^2 + n / r^2 d r^2                         (ML)
     d d_R(theta) = d log|L|^2 + d log|R_X|^2 + (n - p) / r^2 d r^2    (REML).

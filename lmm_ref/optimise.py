@@ -1,7 +1,7 @@
 """Minimising the profiled criterion over theta under its bounds (chapter 6).
 
     theta-hat = argmin d_R(theta)  (REML)   or   argmin d(theta)  (ML),
-    subject to theta_j >= 0 for the diagonal entries of every T_i      (eq-fit-problem)
+    subject to theta_m >= 0 for the diagonal entries of every T_i      (eq-fit-problem)
 
 `optimise` minimises with L-BFGS-B, a bounded quasi-Newton method, on the exact gradient
 (`lmm_ref.gradient`); lme4 uses BOBYQA, a derivative-free trust-region method.  Then it
@@ -78,23 +78,24 @@ class Criterion:
 def theta_scale(design):
     """The factors s in theta = s * phi that make the optimiser blind to units.
 
-    Row r of T_i multiplies column r of X_i (row j of Z_i Lambda_i is
-    kron(J_i[j, :], X_i[j, :] T_i)), so measuring a covariate in units c times smaller
-    multiplies its column by c and divides row r of T_i by c: the same model, but not
-    the same problem for the optimiser, which starts at T_i = I and takes steps of the
-    same size in every coordinate.  On a covariate of size 1e6 that start says each
-    slope's SD is a million times too large, and the search wanders where the
-    Cholesky factors lose all precision.  So for a column whose root-mean-square m is
-    far from 1 (outside `WELL_SCALED`), the optimiser works on phi = m theta, the
-    entries of T_i for the column divided by m, and starts at phi = I.  Well-scaled
-    columns keep s = 1, and so lme4's start.
+    Row r of T_i multiplies column r of X_i (row h of Z_i Lambda_i is
+    kron(J_i[h, :], X_i[h, :] T_i)), so measuring a covariate in units c
+    times smaller multiplies its column by c and divides row r of T_i by c:
+    the same model, but not the same problem for the optimiser, which starts
+    at T_i = I and takes steps of the same size in every coordinate.  On a
+    covariate of size 1e6 that start says each slope's SD is a million times
+    too large, and the search wanders where the Cholesky factors lose all
+    precision.  So for a column whose root-mean-square m is far from 1
+    (outside `WELL_SCALED`), the optimiser works on phi = m theta, the
+    entries of T_i for the column divided by m, and starts at phi = I.
+    Well-scaled columns keep s = 1, and so lme4's start.
     """
     factors = []
     for term, place in zip(design.terms, design.layout.terms):
         m = np.sqrt(np.mean(term.X**2, axis=0))
         badly_scaled = (m > 0) & ((m < WELL_SCALED[0]) | (m > WELL_SCALED[1]))
         per_row = np.where(badly_scaled, 1.0 / np.where(m > 0, m, 1.0), 1.0)
-        factors.append(per_row[place.rows])  # theta's entries lie in these rows of T_i
+        factors.append(per_row[place.rows])  # theta's entries in these rows
     return np.concatenate(factors)
 
 
