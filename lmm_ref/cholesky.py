@@ -150,9 +150,8 @@ class BlockedCholesky:
 
     def logdet(self):
         """log |L|^2 = log |A| = 2 sum log diag(L)."""
-        diagonals = np.concatenate([
-            np.diagonal(self.L11_blocks, axis1=1, axis2=2).ravel(), np.diag(self.L22)
-        ])
+        first = np.diagonal(self.L11_blocks, axis1=1, axis2=2).ravel()
+        diagonals = np.concatenate([first, np.diag(self.L22)])
         return 2.0 * np.sum(np.log(diagonals))
 
     def solve_L(self, B):

@@ -14,12 +14,13 @@ TRUE)`, its "postVar").  Only the diagonal blocks of A^{-1} that belong to one l
 one grouping factor are needed, and the selected inverse of the blocked factor
 (`BlockedCholesky.inverse_blocks`, the one the gradient uses) has them all.
 
-Counting the uncertainty of beta-hat as well (eq-pev) adds C P^{-1} C' to A^{-1}, with
-C = A^{-1} Lambda'Z'WX = L^{-T} R_ZX and P = R_X'R_X: the prediction error variance
+Counting the uncertainty of beta-hat as well (eq-pev) adds C (R_X'R_X)^{-1} C' to A^{-1},
+with C = A^{-1} Lambda'Z'WX = L^{-T} R_ZX: the prediction error variance
 Var(b-tilde - b), Henderson's C^{bb} block.
 """
 
 import numpy as np
+import scipy.linalg as la
 
 from .cholesky import solve_triangular
 
@@ -62,28 +63,29 @@ def inverse_entries(selected, q1, p1, rows, cols):
 
 
 def conditional_covariances(design, solution, sigma, with_beta=False):
-    """{grouping factor: array (levels, k, k)}: the covariance of each level's b given y.
+    """{grouping factor: array (levels, k, k)}: each level's Var(b | y).
 
-    sigma^2 Lambda A^{-1} Lambda' restricted to one level (eq-cond-B), or, with
-    `with_beta`, sigma^2 Lambda (A^{-1} + C P^{-1} C') Lambda' (eq-pev).
+    sigma^2 Lambda A^{-1} Lambda' restricted to one level (eq-cond-B), or,
+    with `with_beta`, sigma^2 Lambda (A^{-1} + C (R_X'R_X)^{-1} C') Lambda'
+    (eq-pev).
     """
     L = solution.L
     selected = L.inverse_blocks()
     if with_beta:
-        C = L.solve_Lt(solution.R_ZX_Q)                 # L^{-T} R_ZX (Q_X's basis)
-        C_R = solve_triangular(solution.R_X_Q, C.T, lower=False, transpose=True).T
+        C = L.solve_Lt(solution.R_ZX_Q)        # L^{-T} R_ZX, in Q_X's basis
+        C_R = solve_triangular(solution.R_X_Q, C.T, lower=False,
+                               transpose=True).T
     out = {}
     for group in dict.fromkeys(term.group for term in design.terms):
         index = level_indices(design, group)            # (levels, k)
-        blocks = inverse_entries(selected, L.q1, L.p1, index[:, :, None], index[:, None, :])
-        if with_beta:                                   # + (C R^-1)(C R^-1)' = C P^-1 C'
-            blocks = blocks + np.einsum("jam,jbm->jab", C_R[index], C_R[index])
-        # Lambda is block diagonal by level, the same blocks T_i in every level
-        Ts = [T for term, T in zip(design.terms, solution.Ts) if term.group == group]
-        T_g = np.zeros((index.shape[1],) * 2)
-        start = 0
-        for T in Ts:
-            T_g[start:start + len(T), start:start + len(T)] = T
-            start += len(T)
+        blocks = inverse_entries(selected, L.q1, L.p1,
+                                 index[:, :, None], index[:, None, :])
+        if with_beta:          # + (C R^-1)(C R^-1)' = C (R_X'R_X)^-1 C'
+            rows = C_R[index]
+            blocks = blocks + np.einsum("jam,jbm->jab", rows, rows)
+        # Lambda is block diagonal by level, the same T_i in every level
+        Ts = [T for term, T in zip(design.terms, solution.Ts)
+              if term.group == group]
+        T_g = la.block_diag(*Ts)
         out[group] = sigma**2 * T_g @ blocks @ T_g.T
     return out

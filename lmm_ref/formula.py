@@ -14,7 +14,8 @@ Two shorthands are expanded here, as lme4 expands them:
 
 * ``(expr || g)``: uncorrelated effects, one term per column of ``expr``:
   ``(1 + x || g)`` is ``(1 | g) + (0 + x | g)``;
-* ``(expr | a/b)``: ``b`` nested in ``a``, i.e. ``(expr | a) + (expr | a:b)``.
+* ``(expr | a/b)``: ``b`` nested in ``a``, i.e. ``(expr | a) + (expr | b:a)``, named as
+  lme4 names them (``a/b/c`` gives ``a``, ``b:a`` and ``c:(b:a)``).
 
 A fixed term ``offset(expr)`` is not a column of X but a known part of the mean, added
 to X beta (lme4's offsets); `Formula.offsets` lists them.
@@ -41,8 +42,10 @@ class RandomTerm:
 
     @property
     def group_columns(self):
-        """The data columns that make up the grouping factor (backticks removed)."""
-        return [name.strip().strip("`") for name in self.group.split(":")]
+        """The data columns that make up the grouping factor, in order ('c:(b:a)' is
+        c, b, a; backticks and parentheses removed)."""
+        flat = self.group.replace("(", "").replace(")", "")
+        return [name.strip().strip("`") for name in flat.split(":")]
 
     def __str__(self):
         return f"({self.expr} | {self.group})"
@@ -230,7 +233,10 @@ def _expand_bar_term(piece, text):
 
 
 def _expand_nesting(group, piece):
-    """'a/b/c' -> ['a', 'a:b', 'a:b:c']; 'a:b' and 'a' stay as they are."""
+    """'a/b/c' -> ['a', 'b:a', 'c:(b:a)'], lme4's names; 'a:b' and 'a' stay as they are.
+
+    The levels of 'b:a' are 'b-level:a-level', the last factor varying fastest.
+    """
     names = [name.strip() for name in group.split("/")]
     for name in names:
         columns = [column.strip() for column in name.split(":")]
@@ -239,7 +245,11 @@ def _expand_nesting(group, piece):
                 f"the grouping factor {group!r} in {piece!r} is not a column name, "
                 "an interaction 'a:b' or a nesting 'a/b'"
             )
-    return [":".join(names[: k + 1]) for k in range(len(names))]
+    groups = [names[0]]
+    for name in names[1:]:
+        inner = groups[-1] if len(groups) == 1 else f"({groups[-1]})"
+        groups.append(f"{name}:{inner}")
+    return groups
 
 
 def _split_uncorrelated(expr, piece):

@@ -88,7 +88,7 @@ def prior_weights(weights, data):
             rows = np.flatnonzero(bad)
             raise DataError(
                 f"the {where} are {what} in {bad.sum()} row(s) (the first at position "
-                f"{rows[0]}: {values[rows[0]]!r}); prior weights must be positive numbers. "
+                f"{rows[0]}: {float(values[rows[0]]):g}); prior weights must be positive numbers. "
                 "Drop those rows, or give them a small positive weight"
             )
     return values

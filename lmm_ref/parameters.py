@@ -156,7 +156,7 @@ class ThetaLayout:
     # -- theta <-> SDs and correlations -----------------------------------------------------
 
     def Sigma(self, theta, sigma):
-        """[Sigma_1, Sigma_2, ...]: Sigma_i = sigma^2 T_i T_i' (eq-Sigma-Lambda)."""
+        """[Sigma_1, ...], Sigma_i = sigma^2 T_i T_i' (eq-Sigma-Lambda)."""
         return [sigma**2 * T @ T.T for T in self.T(theta)]
 
     def sdcor(self, theta, sigma):

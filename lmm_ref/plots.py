@@ -87,11 +87,12 @@ def shrinkage(fit, group, columns=None, ax=None):
     for level in range(len(counts)):
         ax.plot([own[level, a], conditional[level, a]], [own[level, b], conditional[level, b]],
                 color="0.7", lw=0.8, zorder=1)
-    scatter = ax.scatter(own[:, a], own[:, b], c=counts, cmap="viridis", marker="o",
-                         facecolors="none", zorder=2, label="own least squares")
-    ax.scatter(conditional[:, a], conditional[:, b], c=counts, cmap="viridis", marker="o",
-               zorder=3, label="mixed model")
-    ax.plot(fit.fixef[columns[0]], fit.fixef[columns[1]], "k+", ms=12, label="population")
+    norm = plt.Normalize(counts.min(), counts.max())
+    colours = plt.cm.viridis(norm(counts))
+    ax.scatter(own[:, a], own[:, b], facecolors="none", edgecolors=colours, marker="o",
+               zorder=2, label="own least squares")
+    scatter = ax.scatter(conditional[:, a], conditional[:, b], c=counts, cmap="viridis",
+                         norm=norm, marker="o", zorder=3, label="mixed model")
     plt.colorbar(scatter, ax=ax, label="observations in the group")
     ax.set_xlabel(columns[0])
     ax.set_ylabel(columns[1])

@@ -182,8 +182,9 @@ def prediction_intervals(fit, newdata, re_form=None, allow_new_levels=False, lev
 
     `fit` the point prediction; `se` the standard error of the prediction of a new
     observation, conditional on theta-hat (eq-pred-var); `lower` and `upper` the normal
-    interval at `level`.  Terms not conditioned on (left out by re_form, or at a new
-    level) count with their full variance z_i'Sigma_i z_i.
+    interval at `level`.  Terms not conditioned on count with their full variance
+    z_i'Sigma_i z_i, as a fresh draw: a new level, and also a known level of a term
+    that re_form leaves out (the interval then ignores what the data say about it).
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, not {level!r}")

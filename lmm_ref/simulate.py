@@ -13,12 +13,16 @@ import numpy as np
 
 
 def simulate(fit, nsim=1, seed=None):
-    """An (n, nsim) array of responses drawn from the fitted model, with a seed."""
-    if not isinstance(nsim, numbers.Integral) or isinstance(nsim, bool) or nsim < 1:
-        raise ValueError(f"nsim must be a whole number of at least 1, not {nsim!r}")
+    """An (n, nsim) array of responses drawn from the fitted model."""
+    whole = isinstance(nsim, numbers.Integral) and not isinstance(nsim, bool)
+    if not whole or nsim < 1:
+        raise ValueError(f"nsim must be a whole number of at least 1, "
+                         f"not {nsim!r}")
     rng = np.random.default_rng(seed)
     design = fit.design
     mean = design.X @ fit.fixef.to_numpy() + design.offset
     u = fit.sigma * rng.standard_normal((design.q, nsim))
-    noise = fit.sigma * rng.standard_normal((design.n, nsim)) / np.sqrt(design.weights)[:, None]
-    return mean[:, None] + design.Z @ (design.Lambda(fit.theta) @ u) + noise
+    e = fit.sigma * rng.standard_normal((design.n, nsim))
+    noise = e / np.sqrt(design.weights)[:, None]
+    b = design.Lambda(fit.theta) @ u
+    return mean[:, None] + design.Z @ b + noise

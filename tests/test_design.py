@@ -70,25 +70,30 @@ def test_sleepstudy_random_slope_Z_by_hand(sleep):
 
 
 def test_pastes_nested_Z_by_hand():
+    """(1 | batch/cask) is lme4's (1 | batch) + (1 | cask:batch): levels 'cask:batch',
+    the batch varying fastest (R's ':' on two factors)."""
     pastes = data.load("Pastes")
     D = build_quietly("strength ~ 1 + (1 | batch/cask)", pastes)
     batches = sorted(set(pastes["batch"].astype(str)))
     casks = sorted(set(pastes["cask"].astype(str)))
-    samples = [f"{b}:{c}" for b in batches for c in casks]
+    samples = [f"{c}:{b}" for c in casks for b in batches]
     n = len(pastes)
     Z = np.zeros((n, len(samples) + len(batches)))
     for j in range(n):
         b, c = str(pastes["batch"][j]), str(pastes["cask"][j])
-        Z[j, samples.index(f"{b}:{c}")] = 1.0               # term 1: batch:cask, 30 levels
+        Z[j, samples.index(f"{c}:{b}")] = 1.0               # term 1: cask:batch, 30 levels
         Z[j, len(samples) + batches.index(b)] = 1.0         # term 2: batch, 10 levels
     np.testing.assert_array_equal(D.Z.toarray(), Z)
-    assert [t.group for t in D.terms] == ["batch:cask", "batch"]
+    assert [t.group for t in D.terms] == ["cask:batch", "batch"]
     assert list(D.terms[0].levels) == samples
     assert list(D.terms[1].levels) == batches
-    # the interaction factor equals the data's own 'sample' column
-    assert_same_design(D, build_quietly("strength ~ 1 + (1 | batch) + (1 | batch:cask)", pastes))
+    assert_same_design(D, build_quietly("strength ~ 1 + (1 | batch) + (1 | cask:batch)", pastes))
+    # batch:cask (the data's own 'sample' column) is the same factor, its levels in
+    # another order: the same model with Z's columns permuted
+    explicit = build_quietly("strength ~ 1 + (1 | batch) + (1 | batch:cask)", pastes)
+    assert sorted(explicit.terms[0].levels) == sorted(f"{b}:{c}" for b in batches for c in casks)
     by_sample = build_quietly("strength ~ 1 + (1 | sample) + (1 | batch)", pastes)
-    np.testing.assert_array_equal(by_sample.Z.toarray(), Z)
+    np.testing.assert_array_equal(by_sample.Z.toarray(), explicit.Z.toarray())
 
 
 def test_penicillin_crossed_Z_by_hand():
@@ -310,8 +315,11 @@ def test_nested_factor_with_unique_codes_builds_quietly():
     frame = pastes.assign(cask=np.unique(pastes["sample"].astype(str), return_inverse=True)[1])
     D = build_quietly("strength ~ 1 + (1 | batch/cask)", frame)
     assert [t.n_levels for t in D.terms] == [30, 10]
-    np.testing.assert_array_equal(
-        D.Z.toarray(), build_quietly("strength ~ 1 + (1 | batch/cask)", pastes).Z.toarray())
+    # the same 30 groups (their levels now ordered by the unique codes): Z's columns
+    # are a permutation of those of the original coding
+    original = build_quietly("strength ~ 1 + (1 | batch/cask)", pastes).Z.toarray()
+    ours = D.Z.toarray()
+    assert sorted(map(tuple, ours.T)) == sorted(map(tuple, original.T))
 
 
 # ---------------------------------------------------------------------------------------

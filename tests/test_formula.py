@@ -42,11 +42,12 @@ VALID = [
     ("y ~ (1 + x + z || g)", "y", "1", [("1", "g"), ("0+x", "g"), ("0+z", "g")]),
     ("y ~ (0 + x + z || g)", "y", "1", [("0+x", "g"), ("0+z", "g")]),
     ("y ~ (-1 + x || g)", "y", "1", [("0+x", "g")]),
-    ("y ~ 1 + (1 | a/b)", "y", "1", [("1", "a"), ("1", "a:b")]),
-    ("y ~ (1 | a/b/c)", "y", "1", [("1", "a"), ("1", "a:b"), ("1", "a:b:c")]),
-    ("y ~ (x | a/b)", "y", "1", [("x", "a"), ("x", "a:b")]),
+    # a/b: b nested in a, named as lme4 names it: b:a, then c:(b:a)
+    ("y ~ 1 + (1 | a/b)", "y", "1", [("1", "a"), ("1", "b:a")]),
+    ("y ~ (1 | a/b/c)", "y", "1", [("1", "a"), ("1", "b:a"), ("1", "c:(b:a)")]),
+    ("y ~ (x | a/b)", "y", "1", [("x", "a"), ("x", "b:a")]),
     ("y ~ (x || a/b)", "y", "1",
-     [("1", "a"), ("0+x", "a"), ("1", "a:b"), ("0+x", "a:b")]),
+     [("1", "a"), ("0+x", "a"), ("1", "b:a"), ("0+x", "b:a")]),
     ("y ~ 1 + (1 | a:b)", "y", "1", [("1", "a:b")]),
     ("y ~ 1 + (1 | a) + (1 | a:b)", "y", "1", [("1", "a"), ("1", "a:b")]),
     ("y ~ x + (1 | g) + (0 + x | g)", "y", "x", [("1", "g"), ("0+x", "g")]),
@@ -67,7 +68,7 @@ VALID = [
     ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "Reaction", "Days",
      [("1", "Subject"), ("0+Days", "Subject")]),
     ("strength ~ 1 + (1 | batch/cask)", "strength", "1",
-     [("1", "batch"), ("1", "batch:cask")]),
+     [("1", "batch"), ("1", "cask:batch")]),
 ]
 
 
@@ -106,8 +107,9 @@ def test_result_types_and_text():
 
 def test_interaction_group_columns():
     formula = parse("y ~ (1 | a/b/c)")
+    assert [term.group for term in formula.random] == ["a", "b:a", "c:(b:a)"]
     assert [term.group_columns for term in formula.random] == [
-        ["a"], ["a", "b"], ["a", "b", "c"]
+        ["a"], ["b", "a"], ["c", "b", "a"]
     ]
 
 

@@ -271,10 +271,11 @@ bootstrap <- list(id = "sleep_slope", reml = TRUE, nsim = 500, seed = 2015, seco
                   singular = sum(abs(replicates[, "sd3"]) < 1e-4 | abs(replicates[, "sd1"]) < 1e-4))
 
 out <- list(
-  provenance = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
-                    lmerTest = as.character(packageVersion("lmerTest")),
-                    pbkrtest = as.character(packageVersion("pbkrtest")),
-                    Matrix = as.character(packageVersion("Matrix")),
+  # versions as the packages write them (DESCRIPTION: "1.1-31")
+  provenance = list(R = R.version.string, lme4 = packageDescription("lme4")$Version,
+                    lmerTest = packageDescription("lmerTest")$Version,
+                    pbkrtest = packageDescription("pbkrtest")$Version,
+                    Matrix = packageDescription("Matrix")$Version,
                     script = "tests/reference/make_lme4_more.R", date = format(Sys.Date())),
   fits = fits, condvar = condvar, predict = predictions, anova = anovas, confint = confints,
   profile = profile_table, satterthwaite = satterthwaite, bootstrap = bootstrap)
