@@ -25,6 +25,8 @@ import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 
+from . import selected
+
 # Dense kernels.  These matrices are small (p x p, or the few hundred rows of the later
 # terms) and are factorised and solved with thousands of times per fit, so LAPACK is
 # called directly: SciPy's wrappers check and convert their arguments first, which
@@ -132,13 +134,13 @@ class BlockedCholesky:
         self.q1 = self.l1 * self.p1
         if self.p1 == 1:  # scalar blocks: batched routines cost 20x more
             self.L11_blocks = np.sqrt(A11_blocks)
-            self._L11_inv_blocks = 1.0 / self.L11_blocks
+            self.L11_inv_blocks = 1.0 / self.L11_blocks
         else:
             self.L11_blocks = np.linalg.cholesky(A11_blocks)
-            self._L11_inv_blocks = np.linalg.inv(self.L11_blocks)
+            self.L11_inv_blocks = np.linalg.inv(self.L11_blocks)
         self.has_rest = A22 is not None  # more than one term?
         if self.has_rest:
-            L11_inv_t = self._L11_inv_blocks.transpose(0, 2, 1)
+            L11_inv_t = self.L11_inv_blocks.transpose(0, 2, 1)
             self.L21 = times_block_diagonal(A21, L11_inv_t)
             self.L22 = cholesky(A22 - gram(self.L21), lower=True)
         else:
@@ -174,25 +176,29 @@ class BlockedCholesky:
 
     def _apply_L11_inv(self, B, transpose=False):
         """Block by block: L11^{-1} B, or L11^{-T} B."""
-        inverse = self._L11_inv_blocks.transpose(0, 2, 1) if transpose else self._L11_inv_blocks
+        inverse = self.L11_inv_blocks.transpose(0, 2, 1) if transpose else self.L11_inv_blocks
         shaped = B.reshape(self.l1, self.p1, -1)
         return np.matmul(inverse, shaped).reshape(B.shape)
 
-    def inverse_blocks(self):
-        """The blocks of Y = A^{-1} that the gradient needs (eq-grad-Y).
+    def inverse_blocks(self, pattern=None):
+        """The blocks of A^{-1} that the gradient needs (eq-grad-Y).
 
-        From A^{-1} = L^{-T} L^{-1}, with N = L21 L11^{-1} and
-        Y22 = (L22 L22')^{-1}:
+        From A^{-1} = L^{-T} L^{-1}, with N = L21 L11^{-1}:
 
-            Y22,    Y21 = -Y22 N,    Y11 = L11^{-T} L11^{-1} - N' Y21,
+            [A^-1]_22 = (L22 L22')^{-1},      [A^-1]_21 = -[A^-1]_22 N,
+            [A^-1]_11 = L11^{-T} L11^{-1} - N' [A^-1]_21,
 
-        of which only the l_1 diagonal p_1 x p_1 blocks of Y11 are formed
-        (Z_1'Z_1 is block diagonal, so the gradient never meets the others).
-        Returns (Y11_blocks, Y21, Y22); the last two are None for a single
-        term.  Y21 and Y22 are dense: (q - q_1) x q numbers, for InstEval 4.7
-        million.
+        of which only the l_1 diagonal p_1 x p_1 blocks of [A^-1]_11 are
+        formed (Z_1'Z_1 is block diagonal, so the gradient never meets the
+        others).  Returns ([A^-1]_11 blocks, [A^-1]_21, [A^-1]_22), the last
+        two None for a single term.  With a `selected.SparsePattern` (the
+        sparse storage of large models), [A^-1]_21 is formed only on A21's
+        pattern (`lmm_ref.selected`); otherwise it is dense.
         """
-        L11_inv = self._L11_inv_blocks
+        if pattern is not None:
+            return selected.selected_inverse(self.L11_inv_blocks, self.L21,
+                                             self.L22, pattern)
+        L11_inv = self.L11_inv_blocks
         Y11 = np.matmul(L11_inv.transpose(0, 2, 1), L11_inv)
         if not self.has_rest:
             return Y11, None, None

@@ -43,7 +43,9 @@ def inverse_entries(selected, q1, p1, rows, cols):
     index arrays rows and cols that broadcast together.
 
     Pairs within the first term must lie in one level's diagonal block, which is all
-    that the selected inverse keeps of [A^{-1}]_{11}.
+    that the selected inverse keeps of [A^{-1}]_{11}; pairs between the first and a
+    later term must lie on A21's pattern when the storage is sparse (they do: the
+    terms of one grouping factor share their levels' observations).
     """
     Y11, Y21, Y22 = selected
     rows, cols = np.broadcast_arrays(rows, cols)
@@ -55,14 +57,14 @@ def inverse_entries(selected, q1, p1, rows, cols):
     if Y22 is None:  # a single term: A^{-1} is block diagonal
         return out
     lower, upper = (rows >= q1) & (cols < q1), (rows < q1) & (cols >= q1)
-    out[lower] = Y21[rows[lower] - q1, cols[lower]]
-    out[upper] = Y21[cols[upper] - q1, rows[upper]]
+    out[lower] = np.asarray(Y21[rows[lower] - q1, cols[lower]]).ravel()
+    out[upper] = np.asarray(Y21[cols[upper] - q1, rows[upper]]).ravel()
     rest = (rows >= q1) & (cols >= q1)
     out[rest] = Y22[rows[rest] - q1, cols[rest] - q1]
     return out
 
 
-def conditional_covariances(design, solution, sigma, with_beta=False):
+def conditional_covariances(design, products, solution, sigma, with_beta=False):
     """{grouping factor: array (levels, k, k)}: each level's Var(b | y).
 
     sigma^2 Lambda A^{-1} Lambda' restricted to one level (eq-cond-B), or,
@@ -70,7 +72,8 @@ def conditional_covariances(design, solution, sigma, with_beta=False):
     (eq-pev).
     """
     L = solution.L
-    selected = L.inverse_blocks()
+    rest = products.xz.rest       # sparse storage: A^{-1}_21 on A21's pattern
+    selected = L.inverse_blocks(None if rest is None else rest.pattern)
     if with_beta:
         C = L.solve_Lt(solution.R_ZX_Q)        # L^{-T} R_ZX, in Q_X's basis
         C_R = solve_triangular(solution.R_X_Q, C.T, lower=False,

@@ -84,15 +84,16 @@ class LmmFit:
         each level's random effects given the data, at theta-hat and beta-hat, in the
         row and column order of `ranef[g]` (`lmm_ref.condvar`)."""
         solution = pls.solve(self.products, self.theta)
-        return condvar.conditional_covariances(self.design, solution, self.sigma)
+        return condvar.conditional_covariances(self.design, self.products,
+                                               solution, self.sigma)
 
     @property
     def condvar_full(self):
         """As `condvar`, with the uncertainty of beta-hat counted too: the prediction
         error variance Var(b-tilde - b), Henderson's C^bb (`lmm_ref.condvar`)."""
         solution = pls.solve(self.products, self.theta)
-        return condvar.conditional_covariances(self.design, solution, self.sigma,
-                                               with_beta=True)
+        return condvar.conditional_covariances(self.design, self.products,
+                                               solution, self.sigma, with_beta=True)
 
     def predict(self, newdata=None, re_form=None, allow_new_levels=False):
         """Predictions for newdata (the fitted values if None), lme4's `predict`:

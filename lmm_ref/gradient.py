@@ -53,7 +53,7 @@ def gradient(products, solution, reml, r2_weight=None):
         Ct = solve_triangular(R_X, C.T, lower=False, transpose=True)
         right.append(solve_triangular(R_X, Ct, lower=False).T)  # C P^{-1}
     sums = term_sums(terms, np.column_stack(left), np.column_stack(right))
-    G = trace_blocks(terms, solution.Q, solution.L)
+    G = trace_blocks(terms, solution.Q, solution.L, xz.rest)
     # eq-grad-logdet, then eq-grad-r2 and eq-grad-RX, for each entry of T_i
     dT = [2.0 * G_i.T - 2.0 * sums_i for G_i, sums_i in zip(G, sums)]
     return xz.layout.from_T(dT)
@@ -83,7 +83,7 @@ def term_sums(terms, P, Q):
     return sums
 
 
-def trace_blocks(terms, Q, L):
+def trace_blocks(terms, Q, L, rest=None):
     """G_i[x, y] = sum_j [A^{-1} Lambda'Z'Z]_{(j,x),(j,y)} for each term i (eq-grad-logdet).
 
     Row (j, x) of A^{-1} meets column (j, y) of Q = Lambda'Z'Z only where Q is non-zero,
@@ -91,7 +91,7 @@ def trace_blocks(terms, Q, L):
     G_1 = sum_j Y11_jj Q11_jj + (Y21 against Q21), and for a later term, its columns of
     Y12 against Q12 plus its columns of Y22 against Q22.
     """
-    Y11, Y21, Y22 = L.inverse_blocks()
+    Y11, Y21, Y22 = L.inverse_blocks(None if rest is None else rest.pattern)
     G = [np.einsum("jxz,jzy->xy", Y11, Q.Q11)]
     if len(terms) == 1:
         return G

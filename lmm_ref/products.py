@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .design import LambdaTemplate
+from .selected import SparsePattern
 
 # Above this many entries in Z_2'Z_1, the blocks of the other terms are kept sparse.
 # Below it, dense arrays are faster: SciPy's sparse matrices cost tens of microseconds
@@ -66,6 +67,7 @@ class DenseRest:
 
     Z2tZ1: np.ndarray
     Z2tZ2: np.ndarray
+    pattern = None  # dense storage: A^{-1}'s blocks are formed whole
 
     def Q_blocks(self, terms, theta, Ts):
         """Q21 = Lambda_2'Z_2'Z_1, Q12 = Lambda_1'Z_1'Z_2, Q22 = Lambda_2'Z_2'Z_2."""
@@ -90,6 +92,8 @@ class SparseRest:
         self.Lambda_1 = LambdaTemplate(terms[:1])
         self.Lambda_2 = LambdaTemplate(terms[1:])
         self.first_size = terms[0].p * (terms[0].p + 1) // 2
+        # where A21 can be non-zero: the selected inverse needs A^{-1} only there
+        self.pattern = SparsePattern(self.Z2tZ1, terms[1:], terms[0].p)
 
     def _Lambdas(self, theta):
         return self.Lambda_1(theta[: self.first_size]), self.Lambda_2(theta[self.first_size:])

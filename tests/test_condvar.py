@@ -82,12 +82,16 @@ def test_condvar_against_lme4(model_id, reml, ref):
             start += k
 
 
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
 @pytest.mark.parametrize("seed, structure", [(1, "slope"), (2, "crossed slopes"),
                                              (3, "nested slope"), (4, "uncorrelated"),
                                              (5, "three levels")])
-def test_condvar_against_the_dense_formula(seed, structure):
+def test_condvar_against_the_dense_formula(seed, structure, sparse, monkeypatch):
     """Sigma - Sigma Z'V^-1 Z Sigma (valid for singular Sigma too), level by level, with
-    the cross-term blocks of terms that share a grouping factor."""
+    the cross-term blocks of terms that share a grouping factor; on both storages (the
+    sparse one reads [A^-1]_21 off A21's pattern only)."""
+    if sparse:
+        monkeypatch.setattr(lmm_ref.products, "DENSE_LIMIT", 0)
     frame, formula = random_frame(seed, 70, structure)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -145,3 +145,27 @@ def three_factor_frame(n=240, seed=11):
     }
     frame["y"] = rng.normal(size=n) + frame["x"]
     return pd.DataFrame(frame)
+
+
+def test_selected_inverse_on_the_pattern_is_the_dense_inverse_there(monkeypatch):
+    """The sparse path: [A^-1]_21 only on A21's pattern (lmm_ref.selected), [A^-1]_22 from
+    potri, the diagonal blocks of [A^-1]_11; all against inv(L L') formed densely."""
+    monkeypatch.setattr(products, "DENSE_LIMIT", 0)
+    D = build("y ~ x + (x | A) + (x + z | B) + (1 | C)", three_factor_frame())
+    P = cross_products(D)
+    pattern = P.xz.rest.pattern
+    theta = D.layout.start * 0.8 + 0.15
+    L = pls.solve(P, theta).L
+    Y = np.linalg.inv((L.to_sparse() @ L.to_sparse().T).toarray())
+    Y11, Y21, Y22 = L.inverse_blocks(pattern)
+    q1, p1 = L.q1, L.p1
+    assert sp.issparse(Y21) and Y21.nnz == len(pattern.indices) < Y21.shape[0] * Y21.shape[1]
+    # the pattern holds every entry where A21 can be non-zero
+    A21 = np.abs(sp.coo_matrix(L.L21))
+    assert set(zip(A21.row, A21.col)) <= set(zip(pattern.indices, pattern.columns))
+    rows, cols = pattern.indices, pattern.columns
+    np.testing.assert_allclose(np.asarray(Y21[rows, cols]).ravel(), Y[q1:, :q1][rows, cols],
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(Y22, Y[q1:, q1:], rtol=1e-9, atol=1e-12)
+    dense_Y11 = np.array([Y[j * p1:(j + 1) * p1, j * p1:(j + 1) * p1] for j in range(L.l1)])
+    np.testing.assert_allclose(Y11, dense_Y11, rtol=1e-9, atol=1e-12)
