@@ -270,7 +270,32 @@ bootstrap <- list(id = "sleep_slope", reml = TRUE, nsim = 500, seed = 2015, seco
                   q975 = unname(apply(replicates, 2, quantile, 0.975)),
                   singular = sum(abs(replicates[, "sd3"]) < 1e-4 | abs(replicates[, "sd1"]) < 1e-4))
 
+# ---- CHOLMOD's fill-reducing permutation for InstEval (chapter 9) ---------------------
+# lme4 factors the whole of A = Lambda'Z'Z Lambda + I with CHOLMOD, which permutes it to
+# reduce fill.  For the full data and for the students with codes 1 to 200 (a partially
+# crossed subsample), at lme4's estimate: the order of the random effects (0-based, as
+# in Z's columns: the terms in lme4's order s, d, dept, each level by level), nnz of
+# CHOLMOD's factor with its permutation and without one (perm = FALSE), and whether
+# lme4's own factor is supernodal.
+cholmod_record <- function(d, label) {
+  fm <- lmer(y ~ service + (1 | s) + (1 | d) + (1 | dept), d, REML = FALSE)
+  Lt <- getME(fm, "Lambdat"); Zt <- getME(fm, "Zt")
+  A <- tcrossprod(Lt %*% Zt) + Diagonal(nrow(Lt))
+  ours <- Cholesky(A, perm = TRUE, LDL = FALSE, super = FALSE)
+  natural <- Cholesky(A, perm = FALSE, LDL = FALSE, super = FALSE)
+  L <- getME(fm, "L")
+  list(label = label, nobs = nobs(fm), q = nrow(Lt), theta = unname(getME(fm, "theta")),
+       levels = as.list(sapply(getME(fm, "flist"), nlevels)), nnz_A_lower = nnzero(tril(A)),
+       perm = ours@perm, nnz_L_perm = nnzero(as(ours, "sparseMatrix")),
+       nnz_L_natural = nnzero(as(natural, "sparseMatrix")),
+       lme4_factor_is_super = isTRUE(L@super), lme4_perm = L@perm)
+}
+inst <- DATA$InstEval
+sub <- droplevels(inst[as.integer(as.character(inst$s)) <= 200, ])
+cholmod <- list(cholmod_record(sub, "students 1-200"), cholmod_record(inst, "all"))
+
 out <- list(
+  cholmod = cholmod,
   # versions as the packages write them (DESCRIPTION: "1.1-31")
   provenance = list(R = R.version.string, lme4 = packageDescription("lme4")$Version,
                     lmerTest = packageDescription("lmerTest")$Version,
