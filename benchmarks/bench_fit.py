@@ -1,15 +1,22 @@
 """Time lmm_ref.fit against statsmodels MixedLM (and lme4, if R is installed) on the same data.
 
-    .venv/bin/python benchmarks/bench_fit.py [--repeats 7] [--with-r] [--large]
+    .venv/bin/python benchmarks/bench_fit.py [--repeats 7] [--with-r] [--large] [--json F]
+
+`--large` adds the real InstEval data (73,421 ratings, students and lecturers crossed)
+and reports the peak memory of a fresh process that fits it.
 
 Each cell of the table is the median wall time of `--repeats` complete fits (formula
 and data in, estimates out).  Before timing, each fitter's result is checked against
 the others', so a fast wrong answer cannot win.  `--with-r` also times lme4 through
 Rscript (R and lme4 are not needed by the project; `apt-get install r-base-core
-r-cran-lme4` provides them).
+r-cran-lme4` provides them).  `--json F` also writes the table, the machine and the
+commit to F (chapter 9 reads benchmarks/results/bench_fit.json).
 """
 
 import argparse
+import json
+import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -41,21 +48,21 @@ def simulated_crossed(seed=2015, n=2000):
     return pd.DataFrame({"y": y, "x": x, "A": pd.Categorical(a), "B": pd.Categorical(b)})
 
 
-def simulated_insteval(seed=2015):
-    """InstEval's shape: 73,421 rows, three crossed factors of 2,972, 1,128 and 14 levels."""
-    rng = np.random.default_rng(seed)
-    n = 73421
-    s, d, dept = rng.integers(0, 2972, n), rng.integers(0, 1128, n), rng.integers(0, 14, n)
-    service = rng.integers(0, 2, n)
-    y = (3.2 - 0.07 * service + rng.normal(0, 0.32, 2972)[s] + rng.normal(0, 0.52, 1128)[d]
-         + rng.normal(0, 0.08, 14)[dept] + rng.normal(0, 1.18, n))
-    return pd.DataFrame({"y": y, "service": service, "s": pd.Categorical(s),
-                         "d": pd.Categorical(d), "dept": pd.Categorical(dept)})
-
-
 LARGE_REPEATS = 3
-LARGE_CASE = ("simulated InstEval shape, 73,421 rows ML", simulated_insteval,
-              "y ~ service + (1 | s) + (1 | d) + (1 | dept)", False, None)
+LARGE_FORMULA = "y ~ service + (1 | s) + (1 | d) + (1 | dept)"
+LARGE_CASE = ("InstEval, 73,421 rows, ML", lambda: lmm_ref.data.load("InstEval"),
+              LARGE_FORMULA, False, None)
+
+
+def peak_memory_of_a_fit():
+    """Peak resident memory (MB) of a fresh Python process that loads InstEval and fits
+    the large model (imports included), from the operating system's own count."""
+    import resource
+    code = ("import lmm_ref; d = lmm_ref.data.load('InstEval'); "
+            f"lmm_ref.fit({LARGE_FORMULA!r}, d, reml=False)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
 
 CASES = [
     # name, data, lmm_ref formula, reml, statsmodels spelling (None: cannot express)
@@ -66,6 +73,9 @@ CASES = [
      "diameter ~ 1 + (1 | plate) + (1 | sample)", False,
      lambda d: smf.mixedlm("diameter ~ 1", d.assign(all=1), groups="all", re_formula="0",
                            vc_formula={"plate": "0 + C(plate)", "sample": "0 + C(sample)"})),
+    ("ChickWeight (Time|Chick) REML", lambda: lmm_ref.data.load("ChickWeight"),
+     "weight ~ Time * Diet + (Time | Chick)", True,
+     lambda d: smf.mixedlm("weight ~ Time * Diet", d, groups="Chick", re_formula="~Time")),
     ("Pastes nested REML", lambda: lmm_ref.data.load("Pastes"),
      "strength ~ 1 + (1 | batch/cask)", True,
      lambda d: smf.mixedlm("strength ~ 1", d, groups="batch", re_formula="1",
@@ -116,7 +126,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--with-r", action="store_true", help="also time lme4 via Rscript")
     parser.add_argument("--large", action="store_true",
-                        help="add an InstEval-sized case (lmm_ref and lme4 only; slow)")
+                        help="add InstEval (lmm_ref and lme4 only; slow) and its peak memory")
+    parser.add_argument("--json", type=Path, help="also write the table to this file")
     args = parser.parse_args()
     if args.with_r and not shutil.which("Rscript"):
         sys.exit("--with-r needs Rscript on the PATH (apt-get install r-base-core r-cran-lme4)")
@@ -150,6 +161,35 @@ def main():
         print(table.round(2).to_string(na_rep="n/a"))
     print(f"\nmedian of {args.repeats} fits each ({LARGE_REPEATS} for the large case); "
           "ratios > 1 mean lmm_ref is faster")
+    peak = peak_memory_of_a_fit() if args.large else None
+    if peak is not None:
+        print(f"peak memory of a fresh process fitting InstEval: {peak:.0f} MB")
+    if args.json:
+        write_json(args.json, table, args, peak)
+
+
+def write_json(path, table, args, peak):
+    """The table with what a reader needs to trust it: when, where, which code."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, cwd=Path(__file__).parent).stdout
+    record = {
+        "script": "benchmarks/bench_fit.py", "arguments": sys.argv[1:],
+        "commit": commit + ("+uncommitted" if dirty.strip() else ""),
+        "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
+        f"{os.cpu_count()} cores, {platform.system()}", "python": platform.python_version(),
+        "repeats": args.repeats, "large_repeats": LARGE_REPEATS,
+        "peak_memory_mb": peak,
+        "rows": json.loads(table.reset_index().to_json(orient="records")),
+    }
+    if args.with_r:
+        version = subprocess.run(["Rscript", "-e", 'cat(R.version.string, "lme4",'
+                                  ' as.character(packageVersion("lme4")))'],
+                                 capture_output=True, text=True).stdout
+        record["lme4"] = version.strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,8 @@ def inverse_entries(selected, q1, p1, rows, cols):
     return out
 
 
-def conditional_covariances(design, products, solution, sigma, with_beta=False):
+def conditional_covariances(design, products, solution, sigma,
+                            with_beta=False):
     """{grouping factor: array (levels, k, k)}: each level's Var(b | y).
 
     sigma^2 Lambda A^{-1} Lambda' restricted to one level (eq-cond-B), or,
