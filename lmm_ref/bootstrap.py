@@ -27,9 +27,13 @@ def estimates(fit):
     return values
 
 
+# what a refit may raise: recorded in the replicate's row, the others go on
+FAILURES = (LmmRefError, ArithmeticError, ValueError, np.linalg.LinAlgError)
+
+
 def bootstrap(fit, nsim, seed=None):
-    """A DataFrame of nsim parametric-bootstrap replicates: one row each, with the
-    estimates, `singular`, `failed` and `message` columns."""
+    """A DataFrame of nsim parametric-bootstrap replicates: one row each,
+    with the estimates, `singular`, `failed` and `message` columns."""
     responses = fit.simulate(nsim, seed)     # checks nsim
     names = list(estimates(fit))
     rows = []
@@ -42,8 +46,9 @@ def bootstrap(fit, nsim, seed=None):
             row.update(estimates(refitted))
             row.update(singular=refitted.singular, failed=False,
                        message="; ".join(str(w.message) for w in caught))
-        except (LmmRefError, ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
-            row.update(singular=False, failed=True, message=f"{type(error).__name__}: {error}")
+        except FAILURES as error:
+            row.update(singular=False, failed=True,
+                       message=f"{type(error).__name__}: {error}")
         rows.append(row)
     table = pd.DataFrame(rows)
     table.index.name = "replicate"

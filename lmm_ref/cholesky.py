@@ -89,13 +89,13 @@ def _(M, blocks):
 
 
 @singledispatch
-def gram(M):
+def gram_of(M):
     """M M', dense."""
     return M @ M.T
 
 
-@gram.register(sp.sparray)
-@gram.register(sp.spmatrix)
+@gram_of.register(sp.sparray)
+@gram_of.register(sp.spmatrix)
 def _(M):
     return (M @ M.T).toarray()
 
@@ -126,10 +126,11 @@ class BlockedCholesky:
     `A11_blocks` has shape (l_1, p_1, p_1); `A21` is (q - q_1) x q_1, sparse or dense;
     `A22` is dense; both are None when the model has a single term (then L = L11).
     The factor is kept as `L11_blocks`, `L21` (sparse or dense, as A21) and dense lower
-    `L22`.
+    `L22`.  `gram`, a `selected.PatternGram` for A21's pattern, forms L21 L21'
+    faster than a sparse product (large models).
     """
 
-    def __init__(self, A11_blocks, A21=None, A22=None):
+    def __init__(self, A11_blocks, A21=None, A22=None, gram=None):
         self.l1, self.p1, _ = A11_blocks.shape
         self.q1 = self.l1 * self.p1
         if self.p1 == 1:  # scalar blocks: batched routines cost 20x more
@@ -139,10 +140,13 @@ class BlockedCholesky:
             self.L11_blocks = np.linalg.cholesky(A11_blocks)
             self.L11_inv_blocks = np.linalg.inv(self.L11_blocks)
         self.has_rest = A22 is not None  # more than one term?
+        self.gram = gram
         if self.has_rest:
             L11_inv_t = self.L11_inv_blocks.transpose(0, 2, 1)
             self.L21 = times_block_diagonal(A21, L11_inv_t)
-            self.L22 = cholesky(A22 - gram(self.L21), lower=True)
+            # potrf reads the lower triangle only
+            L21_gram = gram.lower(self.L21) if gram is not None else gram_of(self.L21)
+            self.L22 = cholesky(A22 - L21_gram, lower=True)
         else:
             self.L21, self.L22 = None, np.zeros((0, 0))
 
@@ -208,6 +212,15 @@ class BlockedCholesky:
         N = times_block_diagonal(self.L21, L11_inv)
         Y21 = -np.asarray(Y22 @ N)
         return Y11 - level_blocks(N, Y21, self.p1), Y21, Y22
+
+    def diagonal_sums(self, rest_terms):
+        """sum_j [A^{-1}]_(j,j) over each term's levels (`selected.diagonal_sums`)."""
+        if not self.has_rest:
+            inverse = self.L11_inv_blocks
+            return [np.einsum("jzx,jzy->xy", inverse, inverse)]
+        N = times_block_diagonal(self.L21, self.L11_inv_blocks)
+        return selected.diagonal_sums(self.L11_inv_blocks, N, self.L22, rest_terms,
+                                      self.gram)
 
     def to_sparse(self):
         """The whole factor L as a sparse q x q matrix (for pictures and checks)."""

@@ -24,10 +24,11 @@ STEP = 1e-4
 
 
 def deviance_gradient(fit, phi):
-    """The gradient in phi = (theta, sigma) of the deviance with sigma not profiled."""
+    """The gradient in phi = (theta, sigma) of the unprofiled deviance."""
     theta, sigma = phi[:-1], phi[-1]
     solution = pls.solve(fit.products, theta)
-    d_theta = gradient.gradient(fit.products, solution, fit.reml, r2_weight=1.0 / sigma**2)
+    d_theta = gradient.gradient(fit.products, solution, fit.reml,
+                                r2_weight=1.0 / sigma**2)
     dof = solution.n - solution.p if fit.reml else solution.n
     return np.append(d_theta, 2.0 * dof / sigma - 2.0 * solution.r2 / sigma**3)
 
@@ -54,7 +55,8 @@ def beta_covariance(fit, phi):
 
 
 def satterthwaite_df(fit, contrasts, hessian=None):
-    """Satterthwaite's df for each row c of `contrasts` (a p-vector or a k x p array)."""
+    """Satterthwaite's df for each row c of `contrasts` (a p-vector or a
+    k x p array)."""
     contrasts = np.atleast_2d(np.asarray(contrasts, dtype=float))
     H = deviance_hessian(fit) if hessian is None else hessian
     A = 2.0 * np.linalg.inv(H)
@@ -67,7 +69,8 @@ def satterthwaite_df(fit, contrasts, hessian=None):
         up[k] += h
         down[k] -= h
         change = beta_covariance(fit, up) - beta_covariance(fit, down)
-        jacobian[:, k] = np.einsum("ca,ab,cb->c", contrasts, change, contrasts) / (2 * h)
+        jacobian[:, k] = np.einsum("ca,ab,cb->c", contrasts, change,
+                                   contrasts) / (2 * h)
     v = np.einsum("ca,ab,cb->c", contrasts, fit.vcov.to_numpy(), contrasts)
     return 2.0 * v**2 / np.einsum("ck,kl,cl->c", jacobian, A, jacobian)
 

@@ -165,7 +165,8 @@ def fit(formula, data, reml=True, weights=None, method="L-BFGS-B",
     `weights` prior weights (a column name or an array, one positive number
     per row).  `method` picks the optimiser (one of
     `lmm_ref.optimise.OPTIMIZERS`); `start` a starting theta (default
-    lme4's: every T_i = I).  Returns an `LmmFit`.
+    lme4's, every T_i = I; for models stored sparse, as InstEval,
+    `optimise.moment_start`).  Returns an `LmmFit`.
     """
     design = build(formula, data, weights=weights)
     return fit_design(design, cross_products(design), reml, method,
@@ -179,7 +180,11 @@ def fit_design(design, products, reml, method="L-BFGS-B", start=None,
     scale = optimise.theta_scale(design)
     criterion = optimise.Criterion(products, reml, scale)
     layout = design.layout
-    start = layout.start if start is None else layout.checked(start) / scale
+    if start is None:   # lme4's, or for a large model one near theta-hat
+        start = (optimise.moment_start(design) / scale if products.xz.large
+                 else layout.start)
+    else:
+        start = layout.checked(start) / scale
     phi, record = optimise.optimise(criterion, start, layout, method,
                                     x_names=design.X_names)
     record.path = [(scale * point, value) for point, value in record.path]

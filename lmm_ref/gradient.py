@@ -24,10 +24,15 @@ whatever the number of parameters (finite differences cost one evaluation per pa
 """
 
 import numpy as np
+import scipy.linalg as la
 
 from . import pls, profile
 from .cholesky import level_blocks, solve_triangular
 from .products import Lambda_times
+
+# `trace_blocks_from_diagonal` is used when every diagonal entry of every T_i exceeds
+# this, relative to the largest entry of T_i: its rounding error is then ~1e-8 relative.
+INVERTIBLE = 1e-4
 
 
 def gradient(products, solution, reml, r2_weight=None):
@@ -53,7 +58,10 @@ def gradient(products, solution, reml, r2_weight=None):
         Ct = solve_triangular(R_X, C.T, lower=False, transpose=True)
         right.append(solve_triangular(R_X, Ct, lower=False).T)  # C P^{-1}
     sums = term_sums(terms, np.column_stack(left), np.column_stack(right))
-    G = trace_blocks(terms, solution.Q, solution.L, xz.rest)
+    if xz.rest is not None and invertible(solution.Ts):   # large models
+        G = trace_blocks_from_diagonal(terms, solution.Ts, solution.L)
+    else:
+        G = trace_blocks(terms, solution.Q, solution.L, xz.rest)
     # eq-grad-logdet, then eq-grad-r2 and eq-grad-RX, for each entry of T_i
     dT = [2.0 * G_i.T - 2.0 * sums_i for G_i, sums_i in zip(G, sums)]
     return xz.layout.from_T(dT)
@@ -81,6 +89,27 @@ def term_sums(terms, P, Q):
         sums.append(np.einsum("jam,jbm->ab", P[rows].reshape(shape), Q[rows].reshape(shape)))
         start += term.q
     return sums
+
+
+def invertible(Ts, tolerance=INVERTIBLE):
+    """Is every T_i safely invertible (no diagonal entry near 0, relative to T_i)?"""
+    return all(np.min(np.abs(np.diag(T))) > tolerance * max(1.0, np.max(np.abs(T)))
+               for T in Ts)
+
+
+def trace_blocks_from_diagonal(terms, Ts, L):
+    """G_i of eq-grad-logdet as (l_i I - S_i) T_i^{-1}, S_i = sum_j [A^{-1}]_(j,j).
+
+    Lambda'Z'Z Lambda = A - I, so when Lambda is invertible
+    A^{-1} Lambda'Z'Z = (I - A^{-1}) Lambda^{-1}, whose (j, j) block in term i
+    is (I - [A^{-1}]_(j,j)) T_i^{-1} (eq-grad-diag): only the diagonal blocks
+    of A^{-1} are needed.  The subtraction loses about eps / theta^2 of
+    relative precision, which `invertible`'s tolerance keeps negligible.
+    """
+    sums = L.diagonal_sums(terms[1:])
+    return [la.solve_triangular(T, (term.n_levels * np.eye(term.p) - S).T,
+                                lower=True, trans=1).T
+            for term, T, S in zip(terms, Ts, sums)]
 
 
 def trace_blocks(terms, Q, L, rest=None):

@@ -25,11 +25,13 @@ def check_level(level):
 
 
 def wald(fit, level=0.95):
-    """beta-hat -+ z SE for the fixed effects; NaN for the variance parameters."""
+    """beta-hat -+ z SE for the fixed effects; NaN for the variance
+    parameters."""
     names = fit.design.layout.sdcor_names
     z = st.norm.ppf(0.5 + level / 2)
     beta, se = fit.fixef.to_numpy(), fit.stderr.to_numpy()
-    values = np.vstack([np.full((len(names), 2), np.nan), np.column_stack([beta - z * se, beta + z * se])])
+    values = np.vstack([np.full((len(names), 2), np.nan),
+                        np.column_stack([beta - z * se, beta + z * se])])
     return pd.DataFrame(values, index=names + list(fit.fixef.index),
                         columns=zeta.percent_names(level))
 

@@ -123,7 +123,7 @@ def solve(products, theta):
     Ts = xz.layout.T(theta)
 
     Q = Lambda_products(xz, theta, Ts)
-    L = BlockedCholesky(*A_blocks(xz, theta, Ts, Q))                # eq-L
+    L = BlockedCholesky(*A_blocks(xz, theta, Ts, Q), gram=xz.gram)  # eq-L
     R_ZX_Q = L.solve_L(Lambda_t_times(terms, Ts, xz.ZtX))          # eq-RZX
     R_X_Q = cholesky(np.eye(xz.p) - R_ZX_Q.T @ R_ZX_Q, lower=False)  # eq-RX
     c_u = L.solve_L(Lambda_t_times(terms, Ts, y.Zty))               # eq-c

@@ -21,12 +21,13 @@ decision into `solve`.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
 from .design import LambdaTemplate
-from .selected import SparsePattern
+from .selected import PatternGram, SparsePattern
 
 # Above this many entries in Z_2'Z_1, the blocks of the other terms are kept sparse.
 # Below it, dense arrays are faster: SciPy's sparse matrices cost tens of microseconds
@@ -92,8 +93,17 @@ class SparseRest:
         self.Lambda_1 = LambdaTemplate(terms[:1])
         self.Lambda_2 = LambdaTemplate(terms[1:])
         self.first_size = terms[0].p * (terms[0].p + 1) // 2
-        # where A21 can be non-zero: the selected inverse needs A^{-1} only there
-        self.pattern = SparsePattern(self.Z2tZ1, terms[1:], terms[0].p)
+        self.terms = terms
+        # L21 and N = L21 L11^{-1} have Z_2'Z_1's pattern (scalar first term):
+        # their grams reuse its structure (`selected.PatternGram`)
+        self.gram = PatternGram(self.Z2tZ1) if terms[0].p == 1 else None
+
+    @cached_property
+    def pattern(self):
+        """Where A21 can be non-zero: the selected inverse needs A^{-1} only there
+        (`selected.SparsePattern`; made on first use: the gradient of a model whose
+        T_i are invertible never needs it)."""
+        return SparsePattern(self.Z2tZ1, self.terms[1:], self.terms[0].p)
 
     def _Lambdas(self, theta):
         return self.Lambda_1(theta[: self.first_size]), self.Lambda_2(theta[self.first_size:])
@@ -145,6 +155,8 @@ class XZProducts:
                 self.rest = SparseRest(self.terms, Z2.T @ Z1, Z2.T @ Z2)
             else:
                 self.rest = DenseRest((Z2.T @ Z1).toarray(), (Z2.T @ Z2).toarray())
+        self.large = isinstance(self.rest, SparseRest)  # sparse storage
+        self.gram = self.rest.gram if self.large else None
         self.Z = Z.toarray() if Z.shape[0] * Z.shape[1] <= DENSE_Z_LIMIT else Z.tocsr()
         self.Zt = self.Z.T if isinstance(self.Z, np.ndarray) else Z.T.tocsr()
         Q_X, R_0 = np.linalg.qr(self.sqrt_w[:, None] * design.X)

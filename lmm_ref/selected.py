@@ -14,6 +14,10 @@ products as its column has rows.  For InstEval that is 3.6 million products inst
 the 3.9 billion of the full product.  The diagonal blocks of [A^{-1}]_11 need only N and
 [A^{-1}]_21 on the same pattern.
 
+When every T_i is invertible the gradient needs still less: only the sums over levels of
+the diagonal blocks of A^{-1} (`diagonal_sums`, eq-grad-diag in chapter 9), and these
+need [A^{-1}]_22 and the sparse gram N N', not [A^{-1}]_21 at all.
+
 `SparsePattern` is the pattern, worked out once per model: the level blocks of the first
 term (columns) and of the other terms (rows) that share observations, each block full,
 so that every column of one level of the first term has the same rows.
@@ -87,6 +91,49 @@ class SparsePattern:
         return sp.csc_matrix((values, self.indices, self.indptr), shape=self.shape)
 
 
+class PatternGram:
+    """M M' (lower triangle, dense) for sparse M with one fixed pattern.
+
+    The Schur complement needs L21 L21' and the gradient N N' at every theta;
+    for a scalar first term both have the pattern of Z_2'Z_1, so the products
+    that make up each entry of the gram are listed once: entry (r, k), r >= k,
+    is the sum over the columns j holding rows r and k of M[r, j] M[k, j].
+    A matrix whose pattern differs (an exact zero dropped when a theta_i is 0)
+    is multiplied out instead.
+    """
+
+    def __init__(self, M):
+        M = sp.csr_matrix(M, copy=True)
+        M.sort_indices()
+        self.indptr, self.indices = M.indptr, M.indices
+        rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+        by_column = np.lexsort((rows, self.indices))    # CSR positions, column-major
+        counts = np.bincount(self.indices, minlength=M.shape[1])
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        # all (a, b) pairs, a >= b, within each column's run of positions
+        pairs = np.repeat(counts, counts)
+        first = np.repeat(starts, counts) + ragged_arange(counts)
+        a = np.repeat(first, pairs)
+        b = np.repeat(np.repeat(starts, counts), pairs) + ragged_arange(pairs)
+        keep = rows[by_column[a]] >= rows[by_column[b]]
+        self.left, self.right = by_column[a[keep]], by_column[b[keep]]
+        q2 = M.shape[0]
+        self.flat = rows[self.left] * q2 + rows[self.right]
+        self.shape = (q2, q2)
+
+    def lower(self, M):
+        """The lower triangle of M M' (the upper one is zero)."""
+        if not M.has_sorted_indices:
+            M = M.sorted_indices()
+        same = (M.indptr.shape == self.indptr.shape and np.array_equal(M.indptr, self.indptr)
+                and np.array_equal(M.indices, self.indices))
+        if not same:
+            return np.tril((M @ M.T).toarray())
+        products = M.data[self.left] * M.data[self.right]
+        return np.bincount(self.flat, weights=products,
+                           minlength=self.shape[0] ** 2).reshape(self.shape)
+
+
 def ragged_arange(lengths):
     """0, 1, ..., n_1 - 1, 0, 1, ..., n_2 - 1, ...: an arange for each length."""
     lengths = np.asarray(lengths, dtype=np.int64)
@@ -148,3 +195,46 @@ def level_gram(pattern, left, right, l1, p1):
             b = right[start:stop].reshape(p1, -1)
             out[level] = a @ b.T
     return out
+
+
+def diagonal_sums(L11_inv_blocks, N, L22, rest_terms, gram=None):
+    """S_i = sum_j [A^{-1}]_(j,j), the p_i x p_i diagonal blocks of A^{-1} over the
+    levels j of each term i (first term first).
+
+    For the first term [A^{-1}]_11 = L11^{-T} L11^{-1} + N' [A^{-1}]_22 N, whose
+    diagonal blocks sum to sum_j L11_j^{-T} L11_j^{-1} plus, in entry (a, b), the
+    Frobenius product <[A^{-1}]_22, N_a N_b'>, N_a the columns a of every level of
+    N = L21 L11^{-1}: a sparse gram, like the Schur complement's L21 L21'
+    (by `gram`, a `PatternGram`, if given).
+    """
+    Y22_lower = inverse_22(L22)          # the upper triangle is L22's: zeros
+    diagonal = np.diag(Y22_lower)
+    p1 = L11_inv_blocks.shape[1]
+    N = sp.csr_matrix(N)
+    first = np.einsum("jzx,jzy->xy", L11_inv_blocks, L11_inv_blocks)
+    columns = [N[:, a::p1] for a in range(p1)] if p1 > 1 else [N]
+    for a in range(p1):
+        for b in range(a + 1):
+            M = (gram.lower(N) if gram is not None and p1 == 1
+                 else (columns[a] @ columns[b].T).toarray())
+            # <Y, M> for the symmetric Y from its lower triangle
+            if a == b:      # M symmetric: <Y_lower', M> = <Y_lower, M>
+                value = 2.0 * np.vdot(Y22_lower, M)
+            else:
+                value = np.vdot(Y22_lower, M) + np.vdot(Y22_lower, M.T)
+            value -= np.dot(diagonal, np.diag(M))
+            first[a, b] += value
+            first[b, a] += value if a != b else 0.0
+    sums, start = [first], 0
+    for term in rest_terms:
+        size = term.n_levels * term.p
+        block = Y22_lower[start:start + size, start:start + size]
+        if term.p == 1:
+            S = np.array([[np.trace(block)]])
+        else:
+            shaped = block.reshape(term.n_levels, term.p, term.n_levels, term.p)
+            S = np.einsum("jajb->ab", shaped)      # lower triangle of each block
+        sums.append(np.tril(S) + np.tril(S, -1).T)
+        start += size
+    return sums
+

@@ -63,8 +63,8 @@ class VarparDeviance:
         return np.concatenate([~self.layout.is_diagonal, [False]])
 
     def value_and_gradient(self, rho):
-        """D(rho) and its gradient; +inf where rounding defeats the Cholesky factors
-        (a step of the optimiser far out), so that it backs off."""
+        """D(rho) and its gradient; +inf where rounding defeats the Cholesky
+        factors (a step of the optimiser far out), so that it backs off."""
         rho = np.asarray(rho, dtype=float)
         sigma = rho[-1]
         try:
@@ -116,16 +116,18 @@ class Profiler:
         self._varpar_se = None
 
     def zeta(self, k, value):
-        """zeta of parameter k at `value` (NaN, recorded in `failures`, if it fails)."""
+        """zeta of parameter k at `value` (NaN, recorded in `failures`, if it
+        fails)."""
         try:
             deviance = self.profiled_deviance(k, value)
-        except Exception as error:  # a refit that fails: keep the rest of the profile
+        except Exception as error:  # a refit failed: keep the rest of the profile
             self.failures.append((self.names[k], float(value), str(error)))
             return np.nan
         if deviance < self.d_hat - LOWER_TOLERANCE * abs(self.d_hat):
             warn(f"profiling {self.names[k]} at {value:.6g} found a deviance "
-                 f"{self.d_hat - deviance:.3g} below the fit's: the fit had not reached "
-                 "its minimum; refit from there (start=...) before trusting intervals")
+                 f"{self.d_hat - deviance:.3g} below the fit's: the fit had not "
+                 "reached its minimum; refit from there (start=...) before "
+                 "trusting intervals")
         gap = max(deviance - self.d_hat, 0.0)
         return float(np.sign(value - self.estimates[k]) * np.sqrt(gap))
 
@@ -247,9 +249,9 @@ class Profiler:
         return (-1.0, 1.0) if self.varpar.is_correlation[k] else (0.0, np.inf)
 
     def crossing(self, k, target):
-        """The value where zeta = target (the sign of target picks the side): bracket
-        it by steps of target SEs, then Brent's method; the parameter's bound if zeta
-        never gets there."""
+        """The value where zeta = target (the sign of target picks the side):
+        bracket it by steps of target SEs, then secant steps inside the bracket;
+        the parameter's bound if zeta never gets there."""
         lowest, highest = self.limits(k)
         estimate, side = self.estimates[k], np.sign(target)
         step = abs(target) * self.scale(k)
@@ -258,7 +260,7 @@ class Profiler:
         z_outer = self.zeta(k, outer)
         while np.isfinite(z_outer) and abs(z_outer) < abs(target):
             if outer in (lowest, highest):
-                return outer                       # the bound is inside the interval
+                return outer               # the bound is inside the interval
             inner, z_inner = outer, z_outer
             step *= 2.0
             outer = float(np.clip(estimate + side * step, lowest, highest))
@@ -267,7 +269,8 @@ class Profiler:
             return np.nan
         # secant steps from the bracket's ends, kept inside the bracket
         for _ in range(30):
-            guess = inner + (target - z_inner) * (outer - inner) / (z_outer - z_inner)
+            slope = (outer - inner) / (z_outer - z_inner)
+            guess = inner + (target - z_inner) * slope
             z_guess = self.zeta(k, guess)
             if not np.isfinite(z_guess):
                 return np.nan
