@@ -113,6 +113,8 @@ def check_convergence(criterion, phi, lower, record, announce=True):
         return
     gradient, hessian = derivatives(criterion, phi, free)
     record.gradient = gradient
+    record.curvature = np.full(len(phi), np.nan)
+    record.curvature[free] = np.diag(hessian)
     try:
         R = la.cholesky(hessian, lower=False)
         scaled = la.solve_triangular(R, gradient, trans="T")

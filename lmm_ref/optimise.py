@@ -43,6 +43,7 @@ class OptimizerRecord:
     gradient: np.ndarray  # gradient at theta-hat (interior parameters)
     scaled_gradient: np.ndarray  # R^{-T} g with H = R'R: |.|^2 is the Newton decrement
     warnings: list = field(default_factory=list)
+    curvature: np.ndarray = None  # diag of the Hessian at theta-hat (NaN on a bound)
 
 
 class Criterion:
@@ -138,7 +139,22 @@ def moment_start(design):
     return theta
 
 
-def optimise(criterion, start, layout, method="L-BFGS-B", x_names=()):
+def precondition_from(record):
+    """Factors d for `minimise`'s precondition: 1 / sqrt(H_mm), H the Hessian
+    at a fit's estimate (its `record.curvature`); 1 where it is unknown.
+
+    A refit to a new response (the bootstrap) has nearly the same curvature,
+    and a search on phi / d, whose curvature is then about 1 in every
+    coordinate, needs about a third fewer evaluations from the old estimate.
+    """
+    h = record.curvature
+    if h is None:
+        return None
+    return np.where(np.isfinite(h) & (h > 0), 1.0 / np.sqrt(np.where(h > 0, h, 1.0)), 1.0)
+
+
+def optimise(criterion, start, layout, method="L-BFGS-B", x_names=(),
+             precondition=None):
     """minimise, then lme4's post-fit steps, with two safeguards for a false stop.
 
     After the minimisation: step off a bound the optimiser stopped at for no reason
@@ -146,10 +162,11 @@ def optimise(criterion, start, layout, method="L-BFGS-B", x_names=()):
     the gradient (lme4).  If the check fails, go on once more from where it stopped:
     a bound the optimiser ran into can spoil L-BFGS-B's memory of the curvature, and a
     fresh start clears it.  Returns (phi-hat, `OptimizerRecord`).  `x_names` (the
-    fixed-effects columns) name the culprits should the criterion be unevaluable.
+    fixed-effects columns) name the culprits should the criterion be unevaluable;
+    `precondition` goes to the first `minimise` (the checks work on phi itself).
     """
     lower = layout.lower
-    phi, record = minimise(criterion, start, lower, method)
+    phi, record = minimise(criterion, start, lower, method, precondition)
     if not np.isfinite(min(value for _, value in record.path)):  # inf wherever it looked
         raise DataError(
             "the criterion cannot be evaluated at any theta tried: the fixed-effects columns "
@@ -169,12 +186,15 @@ def optimise(criterion, start, layout, method="L-BFGS-B", x_names=()):
     return phi, record
 
 
-def minimise(criterion, start, lower, method="L-BFGS-B"):
+def minimise(criterion, start, lower, method="L-BFGS-B", precondition=None):
     """Minimise criterion(phi) subject to phi >= lower, recording the path.
 
     L-BFGS-B uses the exact gradient when the criterion has one (a
-    `Criterion` does), and SciPy's forward differences otherwise.
+    `Criterion` does), and SciPy's forward differences otherwise.  With
+    `precondition` d (`precondition_from`), the search runs on psi = phi / d;
+    the path and the result are in phi.
     """
+    d = np.ones(len(start)) if precondition is None else precondition
     if method not in OPTIMIZERS:
         raise ValueError(f"unknown method {method!r}; "
                          f"choose one of {', '.join(OPTIMIZERS)}")
@@ -182,15 +202,16 @@ def minimise(criterion, start, lower, method="L-BFGS-B"):
     with_gradient = (method == "L-BFGS-B"
                      and hasattr(criterion, "value_and_gradient"))
 
-    def recorded(phi):
+    def recorded(psi):
+        phi = d * psi
         if with_gradient:
             value, g = criterion.value_and_gradient(phi)
         else:
             value = criterion(phi)
-        path.append((np.array(phi, dtype=float), value))
-        return (value, g) if with_gradient else value
+        path.append((phi, value))
+        return (value, d * g) if with_gradient else value
 
-    bounds = Bounds(lower, np.full_like(lower, np.inf))
+    bounds = Bounds(lower / d, np.full_like(lower, np.inf))
     options = {
         # The criteria are O(100)-O(1000); these tolerances stop when theta has
         # settled to ~1e-6, close to lme4's nloptwrap stopping rule.
@@ -203,7 +224,7 @@ def minimise(criterion, start, lower, method="L-BFGS-B"):
     # `Criterion`) is harmless: the optimiser backs off.  Not worth a
     # RuntimeWarning to the user.
     with np.errstate(invalid="ignore"):
-        result = minimize(recorded, np.asarray(start, dtype=float),
+        result = minimize(recorded, np.asarray(start, dtype=float) / d,
                           method=method, jac=with_gradient or None,
                           bounds=bounds, options=options)
     best = min(path, key=lambda point: point[1])  # never worse than seen

@@ -107,7 +107,8 @@ class PatternGram:
         M.sort_indices()
         self.indptr, self.indices = M.indptr, M.indices
         rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
-        by_column = np.lexsort((rows, self.indices))    # CSR positions, column-major
+        # CSR positions in column-major order
+        by_column = np.lexsort((rows, self.indices))
         counts = np.bincount(self.indices, minlength=M.shape[1])
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         # all (a, b) pairs, a >= b, within each column's run of positions
@@ -125,7 +126,8 @@ class PatternGram:
         """The lower triangle of M M' (the upper one is zero)."""
         if not M.has_sorted_indices:
             M = M.sorted_indices()
-        same = (M.indptr.shape == self.indptr.shape and np.array_equal(M.indptr, self.indptr)
+        same = (M.indptr.shape == self.indptr.shape
+                and np.array_equal(M.indptr, self.indptr)
                 and np.array_equal(M.indices, self.indices))
         if not same:
             return np.tril((M @ M.T).toarray())
@@ -135,15 +137,16 @@ class PatternGram:
 
 
 def ragged_arange(lengths):
-    """0, 1, ..., n_1 - 1, 0, 1, ..., n_2 - 1, ...: an arange for each length."""
+    """0, 1, ..., n_1 - 1, 0, 1, ..., n_2 - 1, ...: an arange per length."""
     lengths = np.asarray(lengths, dtype=np.int64)
     ends = np.cumsum(lengths)
-    return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths)
+    total = ends[-1] if len(ends) else 0
+    return np.arange(total) - np.repeat(ends - lengths, lengths)
 
 
 def inverse_22(L22):
-    """(L22 L22')^{-1} from the lower Cholesky factor, by LAPACK's potri: its lower
-    triangle (the upper one is left as L22 had it)."""
+    """(L22 L22')^{-1} from the lower Cholesky factor, by LAPACK's potri:
+    its lower triangle (the upper one is left as L22 had it)."""
     inverse, info = _potri(L22, lower=True)
     if info != 0:
         raise la.LinAlgError(f"potri failed ({info})")
@@ -151,7 +154,8 @@ def inverse_22(L22):
 
 
 def selected_inverse(L11_inv_blocks, L21, L22, pattern):
-    """(diagonal blocks of [A^{-1}]_11, [A^{-1}]_21 on the pattern, [A^{-1}]_22).
+    """(diagonal blocks of [A^{-1}]_11, [A^{-1}]_21 on the pattern,
+    [A^{-1}]_22).
 
     [A^{-1}]_21 is a CSC matrix with the pattern's structure."""
     Y22_lower = inverse_22(L22)
@@ -160,22 +164,26 @@ def selected_inverse(L11_inv_blocks, L21, L22, pattern):
     # N = L21 L11^{-1}: each level's p1 columns times that level's block
     N_values = times_level_blocks(pattern, L21_values, L11_inv_blocks)
     products = Y22_lower.ravel()[pattern.inner] * N_values[pattern.source]
-    Y21_values = -np.bincount(pattern.target, weights=products, minlength=len(N_values))
-    # diagonal blocks: L11^{-T} L11^{-1} - N' Y21, level by level on the pattern
+    Y21_values = -np.bincount(pattern.target, weights=products,
+                              minlength=len(N_values))
+    # diagonal blocks: L11^{-T} L11^{-1} - N' Y21, level by level
     Y11 = np.matmul(L11_inv_blocks.transpose(0, 2, 1), L11_inv_blocks)
     Y11 = Y11 - level_gram(pattern, N_values, Y21_values, l1, p1)
-    Y22 = np.tril(Y22_lower) + np.tril(Y22_lower, -1).T   # the whole, for the gradient
+    # the whole, for the gradient
+    Y22 = np.tril(Y22_lower) + np.tril(Y22_lower, -1).T
     return Y11, pattern.matrix(Y21_values), Y22
 
 
 def times_level_blocks(pattern, values, blocks):
-    """Values of M blockdiag(blocks) on the pattern (each level's columns share rows)."""
+    """Values of M blockdiag(blocks) on the pattern (each level's columns
+    share rows)."""
     l1, p1, _ = blocks.shape
     if p1 == 1:
         return values * blocks[:, 0, 0][pattern.columns]
     out = np.empty_like(values)
     for level in range(l1):
-        start, stop = pattern.indptr[level * p1], pattern.indptr[(level + 1) * p1]
+        start = pattern.indptr[level * p1]
+        stop = pattern.indptr[(level + 1) * p1]
         if stop > start:
             chunk = values[start:stop].reshape(p1, -1).T          # rows x p1
             out[start:stop] = (chunk @ blocks[level]).T.ravel()
@@ -183,13 +191,15 @@ def times_level_blocks(pattern, values, blocks):
 
 
 def level_gram(pattern, left, right, l1, p1):
-    """For each level j of the first term, the p1 x p1 block of M' P over its columns,
-    for M, P given by their values on the pattern."""
+    """For each level j of the first term, the p1 x p1 block of M' P over
+    its columns, for M, P given by their values on the pattern."""
     if p1 == 1:
-        return np.bincount(pattern.columns, weights=left * right, minlength=l1)[:, None, None]
+        sums = np.bincount(pattern.columns, weights=left * right, minlength=l1)
+        return sums[:, None, None]
     out = np.zeros((l1, p1, p1))
     for level in range(l1):
-        start, stop = pattern.indptr[level * p1], pattern.indptr[(level + 1) * p1]
+        start = pattern.indptr[level * p1]
+        stop = pattern.indptr[(level + 1) * p1]
         if stop > start:
             a = left[start:stop].reshape(p1, -1)
             b = right[start:stop].reshape(p1, -1)
@@ -198,13 +208,14 @@ def level_gram(pattern, left, right, l1, p1):
 
 
 def diagonal_sums(L11_inv_blocks, N, L22, rest_terms, gram=None):
-    """S_i = sum_j [A^{-1}]_(j,j), the p_i x p_i diagonal blocks of A^{-1} over the
-    levels j of each term i (first term first).
+    """S_i = sum_j [A^{-1}]_(j,j), the p_i x p_i diagonal blocks of A^{-1}
+    summed over the levels j of each term i (first term first).
 
-    For the first term [A^{-1}]_11 = L11^{-T} L11^{-1} + N' [A^{-1}]_22 N, whose
-    diagonal blocks sum to sum_j L11_j^{-T} L11_j^{-1} plus, in entry (a, b), the
-    Frobenius product <[A^{-1}]_22, N_a N_b'>, N_a the columns a of every level of
-    N = L21 L11^{-1}: a sparse gram, like the Schur complement's L21 L21'
+    For the first term [A^{-1}]_11 = L11^{-T} L11^{-1} + N' [A^{-1}]_22 N,
+    whose diagonal blocks sum to sum_j L11_j^{-T} L11_j^{-1} plus, in entry
+    (a, b), the Frobenius product <[A^{-1}]_22, N_a N_b'>, N_a the columns a
+    of every level of N = L21 L11^{-1}: a sparse gram, like the Schur
+    complement's L21 L21'
     (by `gram`, a `PatternGram`, if given).
     """
     Y22_lower = inverse_22(L22)          # the upper triangle is L22's: zeros
@@ -232,8 +243,9 @@ def diagonal_sums(L11_inv_blocks, N, L22, rest_terms, gram=None):
         if term.p == 1:
             S = np.array([[np.trace(block)]])
         else:
-            shaped = block.reshape(term.n_levels, term.p, term.n_levels, term.p)
-            S = np.einsum("jajb->ab", shaped)      # lower triangle of each block
+            l, p = term.n_levels, term.p
+            # lower triangle of each block
+            S = np.einsum("jajb->ab", block.reshape(l, p, l, p))
         sums.append(np.tril(S) + np.tril(S, -1).T)
         start += size
     return sums
