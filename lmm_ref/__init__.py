@@ -11,6 +11,7 @@ The modules follow the book's chapters:
     marginal    the dense marginal likelihood: the truth            (chapter 2)
     products    the data's cross-products, computed once            (chapter 3)
     cholesky    the blocked sparse Cholesky factor L                (chapter 3)
+    selected    the selected inverse of A; grams on a fixed pattern (chapters 6, 9)
     pls         penalized least squares: L, R_ZX, R_X, beta, u      (chapter 3)
     profile     the profiled deviance and REML criterion            (chapters 4, 5)
     gradient    the exact gradient of the criteria                  (chapter 6)
@@ -29,6 +30,8 @@ The modules follow the book's chapters:
     bootstrap   the parametric bootstrap                            (chapter 8)
     ddf         Satterthwaite's degrees of freedom                  (chapter 8)
     intervals   confint: profile, Wald and bootstrap intervals      (chapter 8)
+    reference   lme4's stored results, for the cross-checks
+    cli_json    `python -m lmm_ref --json`: a fit as JSON (the command line is __main__)
 """
 
 from . import (bootstrap, checks, cholesky, condvar, data, ddf, design, encoding, errors,

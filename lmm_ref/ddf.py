@@ -2,15 +2,16 @@
 
 For a contrast c'beta, v = c' Var(beta-hat) c = sigma^2 c'(R_X'R_X)^{-1} c depends on the
 covariance parameters phi = (theta, sigma).  Treating v-hat as a scaled chi-square with
-the variance the delta method gives, Var(v-hat) ~ g'A g with g = dv/dphi and A the
-asymptotic covariance of phi-hat, matches its moments to a chi-square with (eq-satt)
+the variance the delta method gives, Var(v-hat) ~ dv' cov_phi dv with dv = dv/dphi and
+cov_phi = 2 H^{-1} the asymptotic covariance of phi-hat, matches its moments to a
+chi-square with (eq-satt)
 
-    df = 2 v^2 / (g' A g),        A = 2 H^{-1},
+    df = 2 v^2 / (dv' cov_phi dv),
 
 H the Hessian of the deviance (REML criterion for a REML fit) in (theta, sigma) at the
 estimates, sigma not profiled out.  This is what lmerTest computes.  H comes from
 central differences of the exact gradient of chapter 6 (at a fixed sigma, the criterion
-is log|L|^2 + log|R_X|^2 + r^2 / sigma^2 + dof log(2 pi sigma^2)), and g from central
+is log|L|^2 + log|R_X|^2 + r^2 / sigma^2 + dof log(2 pi sigma^2)), and dv from central
 differences of v.
 """
 
@@ -59,7 +60,7 @@ def satterthwaite_df(fit, contrasts, hessian=None):
     k x p array)."""
     contrasts = np.atleast_2d(np.asarray(contrasts, dtype=float))
     H = deviance_hessian(fit) if hessian is None else hessian
-    A = 2.0 * np.linalg.inv(H)
+    cov_phi = 2.0 * np.linalg.inv(H)    # large-sample Var of (theta, sigma)
     phi = np.append(fit.theta, fit.sigma)
     # dv/dphi for every contrast at once: v_c = c' Var(beta) c
     jacobian = np.empty((len(contrasts), len(phi)))
@@ -72,7 +73,7 @@ def satterthwaite_df(fit, contrasts, hessian=None):
         jacobian[:, k] = np.einsum("ca,ab,cb->c", contrasts, change,
                                    contrasts) / (2 * h)
     v = np.einsum("ca,ab,cb->c", contrasts, fit.vcov.to_numpy(), contrasts)
-    return 2.0 * v**2 / np.einsum("ck,kl,cl->c", jacobian, A, jacobian)
+    return 2.0 * v**2 / np.einsum("ck,kl,cl->c", jacobian, cov_phi, jacobian)
 
 
 def coef_table(fit, ddf="Satterthwaite"):

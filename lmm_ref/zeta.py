@@ -38,6 +38,11 @@ from .errors import warn
 from .parameters import semidefinite_cholesky
 from .products import cross_products
 
+# A profile that needs steps of more than this many standard errors to reach its
+# target has levelled off: the limit is infinite.
+MAX_STEPS = 2.0 ** 20
+# The correlations at which a profile's inner fit restarts when an SD is at zero.
+RESTART_CORRELATIONS = (-0.9, 0.9)
 # Profiles reach |zeta| = this (lme4: sqrt(qchisq(0.99, 1)) for profile(), a little more)
 ZETA_MAX = 2.8
 # An interval's limit is where zeta is within this of +-z (about 1e-4 standard errors)
@@ -157,10 +162,10 @@ class Profiler:
         return best[0]
 
     def _restarts(self, rho, k):
-        """The estimate, and rho with its zero SDs opened up and their correlations at
-        -0.9 and 0.9 (see `_varpar_profile`)."""
+        """The estimate, and rho with its zero SDs opened up and their
+        correlations at each of `RESTART_CORRELATIONS` (see `_varpar_profile`)."""
         starts = [self.rho_hat.copy()]
-        opened = {sign: rho.copy() for sign in (-0.9, 0.9)}
+        opened = {sign: rho.copy() for sign in RESTART_CORRELATIONS}
         any_zero = False
         for term in self.fit.design.layout.terms:
             positions = term.start + np.arange(term.size)
@@ -250,8 +255,10 @@ class Profiler:
 
     def crossing(self, k, target):
         """The value where zeta = target (the sign of target picks the side):
-        bracket it by steps of target SEs, then secant steps inside the bracket;
-        the parameter's bound if zeta never gets there."""
+        bracket it by doubling steps of target SEs, then secant steps inside
+        the bracket; the parameter's bound if zeta never gets there, and
+        +-inf if zeta levels off (a parameter the data cannot bound: lme4
+        reports Inf too)."""
         lowest, highest = self.limits(k)
         estimate, side = self.estimates[k], np.sign(target)
         step = abs(target) * self.scale(k)
@@ -261,6 +268,8 @@ class Profiler:
         while np.isfinite(z_outer) and abs(z_outer) < abs(target):
             if outer in (lowest, highest):
                 return outer               # the bound is inside the interval
+            if step > MAX_STEPS * self.scale(k):
+                return side * np.inf
             inner, z_inner = outer, z_outer
             step *= 2.0
             outer = float(np.clip(estimate + side * step, lowest, highest))
