@@ -42,9 +42,16 @@ def same_data(fits):
                             "different prior weights; their likelihoods are not comparable")
 
 
+# Z's column spans are compared (see `nested`) only up to this many entries of Z.
+SPAN_CHECK_LIMIT = 2_000_000
+
+
 def nested(small, large):
     """Does `large` contain `small`?  Its fixed effects span small's, and every random
-    term of small is a term of large on the same factor with the same or more columns."""
+    term of small is a term of large on the same factor with the same or more columns;
+    or, for a small Z, each of small's terms lies in the span of the columns of one
+    of large's terms: (1 | Worker/Machine) in (Machine | Worker), whose unstructured
+    covariance per worker holds the nested model's as a special case."""
     X_small, X_large = small.design.X, large.design.X
     rank = np.linalg.matrix_rank
     if rank(np.column_stack([X_large, X_small])) > rank(X_large):
@@ -52,8 +59,28 @@ def nested(small, large):
     large_terms = {}
     for term in large.design.terms:
         large_terms.setdefault(term.group, set()).update(term.columns)
-    return all(set(term.columns) <= large_terms.get(term.group, set())
-               for term in small.design.terms)
+    if all(set(term.columns) <= large_terms.get(term.group, set())
+           for term in small.design.terms):
+        return True
+    return spans_nested(small.design, large.design)
+
+
+def spans_nested(small, large):
+    """Does every term of `small` lie in one vector-valued term of `large`: its
+    levels inside that term's levels, its Z in the span of that term's Z?  Then
+    large's unstructured T_i T_i' holds small's covariance as a special case."""
+    if small.n * (small.Z.shape[1] + large.Z.shape[1]) > SPAN_CHECK_LIMIT:
+        return False
+    rank = np.linalg.matrix_rank
+
+    def within(term, outer):
+        pairs = np.unique(np.column_stack([term.codes, outer.codes]), axis=0)
+        Z = outer.Z.toarray()
+        return (outer.p > 1 and len(pairs) == term.n_levels
+                and rank(np.column_stack([Z, term.Z.toarray()])) == rank(Z))
+
+    return all(any(within(term, outer) for outer in large.terms)
+               for term in small.terms)
 
 
 def anova(*fits, refit=True, boundary=False):
