@@ -11,7 +11,7 @@ with a known offset o (0 unless the formula has `offset(...)`) and prior weights
 * J_i (n x l_i) is the indicator matrix of g: J_i[j, k] = 1 when observation j is in
   level k;
 * Z_i (n x l_i p_i) is the row-wise Khatri-Rao product of J_i and X_i (eq. `eq-Zi`):
-  row j of Z_i is kron(J_i[j, :], X_i[j, :]), so the p_i effects of one level sit side
+  row h of Z_i is kron(J_i[h, :], X_i[h, :]), so the p_i effects of one level sit side
   by side, levels in order, as lme4 lays them out;
 * Lambda_i = I_{l_i} kron T_i, with T_i the term's lower-triangular factor, filled from
   theta as `lmm_ref.parameters` lays it out.
@@ -82,7 +82,7 @@ class ReTerm:
 
 
 def row_khatri_rao(J, X):
-    """Row-wise Khatri-Rao product: row j is kron(J[j, :], X[j, :]).
+    """Row-wise Khatri-Rao product: row h is kron(J[h, :], X[h, :]).
 
     J is sparse (n x l), X dense (n x p); the result is sparse (n x l p).
     Only the non-zeros of J matter: the cost is that of writing the result.

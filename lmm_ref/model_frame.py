@@ -87,8 +87,9 @@ def prior_weights(weights, data):
         if bad.any():
             rows = np.flatnonzero(bad)
             raise DataError(
-                f"the {where} are {what} in {bad.sum()} row(s) (the first at position "
-                f"{rows[0]}: {float(values[rows[0]]):g}); prior weights must be positive numbers. "
+                f"{bad.sum()} row(s) of the {where} are {what} (the first at position "
+                f"{rows[0]}: {float(values[rows[0]]):g}); prior weights must be positive "
+                "numbers. "
                 "Drop those rows, or give them a small positive weight"
             )
     return values

@@ -390,7 +390,7 @@ ERRORS = [
     (["EMPTY"], "cannot read"),
     (["SLEEP", "--weights", "wt"],
      "unknown column 'wt' given as weights; the data has columns: Reaction, Days, Subject"),
-    (["SLEEP", "--weights", "Days"], "the weights column 'Days' are zero or negative"),
+    (["SLEEP", "--weights", "Days"], "18 row(s) of the weights column 'Days' are zero or negative"),
     (["SLEEP", "--confint", "bogus"],
      "argument --confint: unknown method 'bogus'; choose one of profile, Wald, boot"),
     (["SLEEP", "--confint", "boot", "--nsim", "0"],

@@ -112,10 +112,10 @@ def test_summary_uses_pearson_residuals():
 
 BAD_WEIGHTS = [
     ("zero", lambda f: f.assign(w=np.where(f.index == 3, 0.0, 1.0)), "w",
-     DataError, r"weights column 'w' are zero or negative in 1 row\(s\) \(the first at position 3"),
-    ("negative", lambda f: f.assign(w=-1.0), "w", DataError, "zero or negative in 180 row"),
+     DataError, r"1 row\(s\) of the weights column 'w' are zero or negative \(the first at position 3"),
+    ("negative", lambda f: f.assign(w=-1.0), "w", DataError, "180 row.* zero or negative"),
     ("missing", lambda f: f.assign(w=np.where(f.index == 7, np.nan, 1.0)), "w", DataError,
-     "missing or not finite in 1 row.*position 7"),
+     "1 row.* missing or not finite .the first at position 7"),
     ("infinite", lambda f: f.assign(w=np.where(f.index == 0, np.inf, 1.0)), "w", DataError,
      "missing or not finite"),
     ("unknown column", lambda f: f, "weight", DataError, "unknown column 'weight' given as weights"),
