@@ -1,7 +1,10 @@
 # Build the book and run the tests from a fresh clone.
 #
-#   make book       executes every chapter and builds _build/html (warnings are errors)
+#   make book       executes every chapter and builds _build/html (warnings are errors;
+#                   several chapters at a time: tools/build_book.py)
 #   make test       unit tests in tests/ + every chapter in book/ under nbval, one pytest run
+#   make check-book opens every page of _build/html in headless Chromium and fails on
+#                   what a reader would see wrong (tools/check_book.py; run `make book` first)
 #   make clean      removes build and test artefacts (keeps .venv)
 #   make distclean  also removes .venv
 #
@@ -20,13 +23,18 @@ STAMP  := $(VENV)/.installed
 # thread per kernel only adds contention (a 180 x 180 product took 66 ms, not 1 ms).
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH" OPENBLAS_NUM_THREADS=1
 
-.PHONY: book test clean distclean venv
+.PHONY: book test check-book clean distclean venv
 
 book: $(STAMP)
-	$(RUN) $(BIN)/jupyter-book build . --all -W -n --keep-going
+	$(RUN) $(BIN)/python tools/build_book.py build . --all -W -n --keep-going
 
 test: $(STAMP)
 	$(RUN) $(BIN)/python -m pytest
+
+# Needs Chromium (Debian: apt-get install -y chromium; or set CHROMIUM=/path/to/chrome).
+# Checks the build as it is: it does not rebuild the book.
+check-book: $(STAMP)
+	$(RUN) $(BIN)/python tools/check_book.py _build/html
 
 venv: $(STAMP)
 

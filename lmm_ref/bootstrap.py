@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import LmmRefError
+from .zeta import percent_names
 
 
 def estimates(fit):
@@ -75,10 +76,12 @@ def shortest_interval(values, level):
 
 
 def bootstrap_intervals(replicates, names, level=0.95, kind="percentile"):
-    """Intervals from the replicates that did not fail, one row per parameter name."""
+    """Intervals from the replicates that did not fail, one row per parameter name,
+    with confint's column names ("2.5 %", "97.5 %" at level 0.95)."""
     if kind not in ("percentile", "shortest"):
         raise ValueError(f"unknown kind {kind!r} of bootstrap interval; use 'percentile' "
                          "or 'shortest'")
     usable = replicates[~replicates["failed"].astype(bool)]
     interval = percentile_interval if kind == "percentile" else shortest_interval
-    return pd.DataFrame([interval(usable[name], level) for name in names], index=names)
+    return pd.DataFrame([interval(usable[name], level) for name in names], index=names,
+                        columns=percent_names(level))

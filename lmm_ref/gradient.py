@@ -31,7 +31,8 @@ from .cholesky import level_blocks, solve_triangular
 from .products import Lambda_times
 
 # `trace_blocks_from_diagonal` is used when every diagonal entry of every T_i exceeds
-# this, relative to the largest entry of T_i: its rounding error is then ~1e-8 relative.
+# this times max(1, the largest |entry| of T_i): its rounding error is then ~1e-8
+# relative.
 INVERTIBLE = 1e-4
 
 
@@ -58,7 +59,7 @@ def gradient(products, solution, reml, r2_weight=None):
         Ct = solve_triangular(R_X, C.T, lower=False, transpose=True)
         right.append(solve_triangular(R_X, Ct, lower=False).T)  # C P^{-1}
     sums = term_sums(terms, np.column_stack(left), np.column_stack(right))
-    if xz.rest is not None and invertible(solution.Ts):   # large models
+    if xz.large and invertible(solution.Ts):       # sparse storage (chapter 9)
         G = trace_blocks_from_diagonal(terms, solution.Ts, solution.L)
     else:
         G = trace_blocks(terms, solution.Q, solution.L, xz.rest)
@@ -92,7 +93,8 @@ def term_sums(terms, P, Q):
 
 
 def invertible(Ts, tolerance=INVERTIBLE):
-    """Is every T_i safely invertible (no diagonal entry near 0, relative to T_i)?"""
+    """Is every T_i safely invertible: each |diagonal entry| above `tolerance`
+    times max(1, the largest |entry| of T_i)?"""
     return all(np.min(np.abs(np.diag(T))) > tolerance * max(1.0, np.max(np.abs(T)))
                for T in Ts)
 

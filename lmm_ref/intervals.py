@@ -48,6 +48,4 @@ def confint(fit, method="profile", level=0.95, nsim=500, seed=None, kind="percen
         return zeta.profile_intervals(fit, level)
     replicates = bootstrap.bootstrap(fit, nsim, seed)
     names = fit.design.layout.sdcor_names + list(fit.fixef.index)
-    table = bootstrap.bootstrap_intervals(replicates, names, level, kind)
-    table.columns = zeta.percent_names(level)
-    return table
+    return bootstrap.bootstrap_intervals(replicates, names, level, kind)

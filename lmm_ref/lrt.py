@@ -95,16 +95,18 @@ def anova(*fits, refit=True, boundary=False):
     if len(fits) < 2:
         raise ValueError("anova compares two or more fitted models")
     same_data(fits)
+    same_fixed = all(fit.design.X_names == fits[0].design.X_names
+                     and np.allclose(fit.design.X, fits[0].design.X) for fit in fits)
     if any(fit.reml for fit in fits):
         if refit:
-            warn("refitting model(s) with ML (instead of REML): REML criteria of models "
-                 "with different fixed effects cannot be compared")
+            why = ("" if same_fixed else ": REML criteria of models with different "
+                   "fixed effects cannot be compared")
+            warn("refitting model(s) with ML (instead of REML)" + why)
             fits = [fit.refit_ml() for fit in fits]
         elif not all(fit.reml for fit in fits):
             raise ValueError("refit=False compares REML criteria, but some models are ML "
                              "fits; fit them all by REML or let anova refit them by ML")
-        elif any(fit.design.X_names != fits[0].design.X_names
-                 or not np.allclose(fit.design.X, fits[0].design.X) for fit in fits):
+        elif not same_fixed:
             raise ValueError("refit=False compares REML criteria, which is right only for "
                              "models with the same fixed effects, and these differ; use "
                              "refit=True to compare them by ML")

@@ -116,7 +116,7 @@ def moment_start(design):
     estimates the between-level variance of the least-squares residuals r
     as var(level means) - s_w^2 mean(1 / n_j), with s_w^2 the within-level
     variance, and divides its root by sigma (estimated by the smallest s_w):
-    theta_i = SD_i / sigma, as in eq-theta.  Other terms keep lme4's start.
+    theta_i = SD_i / sigma (eq-Sigma-Lambda).  Other terms keep lme4's start.
     Only where to start changes, not the optimum.
     """
     layout, theta = design.layout, design.layout.start.copy()

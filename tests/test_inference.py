@@ -323,3 +323,18 @@ def test_nested_random_terms_inside_an_unstructured_term():
     assert table["Df"].iloc[1] == lme4["Df"]
     np.testing.assert_allclose(table["Chisq"].iloc[1], lme4["Chisq"], rtol=1e-5)
     np.testing.assert_allclose(table["Pr(>Chisq)"].iloc[1], lme4["p"], rtol=1e-5)
+
+
+def test_anova_says_why_it_refits_only_when_fixed_effects_differ():
+    """The REML-comparison reason is given only for models with different fixed effects."""
+    d = lmm_ref.data.load("sleepstudy")
+    fits = {f: lmm_ref.fit(f, d) for f in ("Reaction ~ Days + (1 | Subject)",
+                                           "Reaction ~ Days + (Days | Subject)",
+                                           "Reaction ~ 1 + (Days | Subject)")}
+    for pair, differ in ((list(fits)[:2], False), (list(fits)[1:], True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lmm_ref.anova(*(fits[f] for f in pair))
+        text = " ".join(str(w.message) for w in caught)
+        assert "refitting model(s) with ML" in text
+        assert ("different fixed effects" in text) == differ
