@@ -96,7 +96,8 @@ def derivatives(criterion, phi, free, step=1e-4):
     return gradient, 0.5 * (hessian + hessian.T)
 
 
-def check_convergence(criterion, phi, lower, record, announce=True):
+def check_convergence(criterion, phi, lower, record, announce=True,
+                      hessian=None):
     """Is the gradient flat at phi-hat?  Checked off the boundary.
 
     The gradient g is scaled by the curvature: with H = R'R (Cholesky), the
@@ -106,15 +107,23 @@ def check_convergence(criterion, phi, lower, record, announce=True):
     on a steep one.  lme4 computes solve(chol(H), g) = R^{-1} g instead,
     which is not invariant to rescaling the parameters.  The gradient and
     the scaled gradient go in `record` (an `OptimizerRecord`), problems in
-    `record.warnings`; they are issued as warnings if `announce`.
+    `record.warnings`; they are issued as warnings if `announce`.  A refit
+    passes its fit's `hessian`: at nearly the same estimate its curvature is
+    nearly the same, and the check then costs no more than the gradient.
     """
     free = ~(np.isfinite(lower) & (phi - lower < BOUNDARY_TOL))
     if not free.any():
         return
-    gradient, hessian = derivatives(criterion, phi, free)
+    block = np.ix_(free, free)
+    known = hessian is not None and np.all(np.isfinite(hessian[block]))
+    if known and hasattr(criterion, "value_and_gradient"):
+        gradient = criterion.value_and_gradient(phi)[1][free]
+        hessian = hessian[block]
+    else:
+        gradient, hessian = derivatives(criterion, phi, free)
     record.gradient = gradient
-    record.curvature = np.full(len(phi), np.nan)
-    record.curvature[free] = np.diag(hessian)
+    record.hessian = np.full((len(phi), len(phi)), np.nan)
+    record.hessian[block] = hessian
     try:
         R = la.cholesky(hessian, lower=False)
         scaled = la.solve_triangular(R, gradient, trans="T")

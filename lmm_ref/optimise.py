@@ -43,7 +43,7 @@ class OptimizerRecord:
     gradient: np.ndarray  # gradient at theta-hat (interior parameters)
     scaled_gradient: np.ndarray  # R^{-T} g with H = R'R: |.|^2 is the Newton decrement
     warnings: list = field(default_factory=list)
-    curvature: np.ndarray = None  # diag of the Hessian at theta-hat (NaN on a bound)
+    hessian: np.ndarray = None  # at theta-hat, all of phi (NaN rows/columns on a bound)
 
 
 class Criterion:
@@ -141,20 +141,21 @@ def moment_start(design):
 
 def precondition_from(record):
     """Factors d for `minimise`'s precondition: 1 / sqrt(H_mm), H the Hessian
-    at a fit's estimate (its `record.curvature`); 1 where it is unknown.
+    at a fit's estimate (the diagonal of its `record.hessian`); 1 where it is
+    unknown.
 
     A refit to a new response (the bootstrap) has nearly the same curvature,
     and a search on phi / d, whose curvature is then about 1 in every
     coordinate, needs about a third fewer evaluations from the old estimate.
     """
-    h = record.curvature
-    if h is None:
+    if record.hessian is None:
         return None
+    h = np.diag(record.hessian)
     return np.where(np.isfinite(h) & (h > 0), 1.0 / np.sqrt(np.where(h > 0, h, 1.0)), 1.0)
 
 
 def optimise(criterion, start, layout, method="L-BFGS-B", x_names=(),
-             precondition=None):
+             precondition=None, hessian=None):
     """minimise, then lme4's post-fit steps, with two safeguards for a false stop.
 
     After the minimisation: step off a bound the optimiser stopped at for no reason
@@ -163,7 +164,8 @@ def optimise(criterion, start, layout, method="L-BFGS-B", x_names=(),
     a bound the optimiser ran into can spoil L-BFGS-B's memory of the curvature, and a
     fresh start clears it.  Returns (phi-hat, `OptimizerRecord`).  `x_names` (the
     fixed-effects columns) name the culprits should the criterion be unevaluable;
-    `precondition` goes to the first `minimise` (the checks work on phi itself).
+    `precondition` goes to the first `minimise` (the checks work on phi itself),
+    `hessian` (a refit's: its fit's) to the convergence check.
     """
     lower = layout.lower
     phi, record = minimise(criterion, start, lower, method, precondition)
@@ -178,7 +180,8 @@ def optimise(criterion, start, layout, method="L-BFGS-B", x_names=(),
         phi = leave_false_boundary(criterion, phi, layout, method, record)
         phi = checks.snap_to_boundary(criterion, phi, lower)
         record.warnings = []
-        checks.check_convergence(criterion, phi, lower, record, announce=attempt == 2)
+        checks.check_convergence(criterion, phi, lower, record,
+                                 announce=attempt == 2, hessian=hessian)
         if not record.warnings:
             break
         if attempt == 1:
