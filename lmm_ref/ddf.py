@@ -34,17 +34,24 @@ def deviance_gradient(fit, phi):
     return np.append(d_theta, 2.0 * dof / sigma - 2.0 * solution.r2 / sigma**3)
 
 
-def deviance_hessian(fit):
-    """H: the Hessian of the deviance in (theta, sigma) at the estimates, by central
-    differences of its exact gradient."""
+def central_differences(fit, f):
+    """Column k: (f(phi + h e_k) - f(phi - h e_k)) / 2h at the estimates
+    phi = (theta-hat, sigma-hat), for an array-valued f of phi."""
     phi = np.append(fit.theta, fit.sigma)
-    H = np.empty((len(phi), len(phi)))
+    columns = []
     for k in range(len(phi)):
         h = STEP * max(abs(phi[k]), 1e-2 if k < len(phi) - 1 else fit.sigma)
         up, down = phi.copy(), phi.copy()
         up[k] += h
         down[k] -= h
-        H[:, k] = (deviance_gradient(fit, up) - deviance_gradient(fit, down)) / (2 * h)
+        columns.append((f(up) - f(down)) / (2 * h))
+    return np.stack(columns, axis=-1)
+
+
+def deviance_hessian(fit):
+    """H: the Hessian of the deviance in (theta, sigma) at the estimates, by central
+    differences of its exact gradient."""
+    H = central_differences(fit, lambda phi: deviance_gradient(fit, phi))
     return 0.5 * (H + H.T)
 
 
@@ -61,17 +68,12 @@ def satterthwaite_df(fit, contrasts, hessian=None):
     contrasts = np.atleast_2d(np.asarray(contrasts, dtype=float))
     H = deviance_hessian(fit) if hessian is None else hessian
     cov_phi = 2.0 * np.linalg.inv(H)    # large-sample Var of (theta, sigma)
-    phi = np.append(fit.theta, fit.sigma)
-    # dv/dphi for every contrast at once: v_c = c' Var(beta) c
-    jacobian = np.empty((len(contrasts), len(phi)))
-    for k in range(len(phi)):
-        h = STEP * max(abs(phi[k]), 1e-2 if k < len(phi) - 1 else fit.sigma)
-        up, down = phi.copy(), phi.copy()
-        up[k] += h
-        down[k] -= h
-        change = beta_covariance(fit, up) - beta_covariance(fit, down)
-        jacobian[:, k] = np.einsum("ca,ab,cb->c", contrasts, change,
-                                   contrasts) / (2 * h)
+
+    def v(phi):  # v_c = c' Var(beta-hat) c, for every contrast c at once
+        return np.einsum("ca,ab,cb->c", contrasts, beta_covariance(fit, phi),
+                         contrasts)
+
+    jacobian = central_differences(fit, v)        # dv/dphi, one row per c
     v = np.einsum("ca,ab,cb->c", contrasts, fit.vcov.to_numpy(), contrasts)
     return 2.0 * v**2 / np.einsum("ck,kl,cl->c", jacobian, cov_phi, jacobian)
 

@@ -144,7 +144,7 @@ class LmmFit:
 
         Only the response's cross-products are computed again (MixedModels.jl's
         `refit!`), and the search and the convergence check use this fit's
-        curvature (`optimise.precondition_from`, `checks.check_convergence`);
+        Hessian (`optimise.optimise`);
         y must have one finite number per observation of the fit.
         """
         y = response_like(y, self.design)
@@ -153,8 +153,7 @@ class LmmFit:
         record = self.optimizer
         return fit_design(design, products, self.reml, record.method,
                           start=self.theta, formula=self.formula,
-                          data_name=self.data_name, hessian=record.hessian,
-                          precondition=optimise.precondition_from(record))
+                          data_name=self.data_name, hessian=record.hessian)
 
     def __str__(self):
         return format_summary(self)
@@ -178,9 +177,9 @@ def fit(formula, data, reml=True, weights=None, method="L-BFGS-B",
 
 
 def fit_design(design, products, reml, method="L-BFGS-B", start=None,
-               formula="", data_name="", precondition=None, hessian=None):
+               formula="", data_name="", hessian=None):
     """Minimise the criterion of a built design and products: `fit`'s steps
-    (`precondition`, `hessian`: see `optimise.optimise`)."""
+    (`hessian`: see `optimise.optimise`)."""
     # The optimiser works on phi = theta / scale (1 for well-scaled columns).
     scale = optimise.theta_scale(design)
     criterion = optimise.Criterion(products, reml, scale)
@@ -192,7 +191,7 @@ def fit_design(design, products, reml, method="L-BFGS-B", start=None,
         start = layout.checked(start) / scale
     phi, record = optimise.optimise(criterion, start, layout, method,
                                     x_names=design.X_names,
-                                    precondition=precondition, hessian=hessian)
+                                    hessian=hessian)
     record.path = [(scale * point, value) for point, value in record.path]
     # Singular in the optimiser's units: an SD of 1e-7 per micro-unit is no
     # boundary.

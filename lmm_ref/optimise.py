@@ -139,23 +139,22 @@ def moment_start(design):
     return theta
 
 
-def precondition_from(record):
+def precondition_from(hessian):
     """Factors d for `minimise`'s precondition: 1 / sqrt(H_mm), H the Hessian
-    at a fit's estimate (the diagonal of its `record.hessian`); 1 where it is
-    unknown.
+    at a fit's estimate (its `record.hessian`); 1 where it is unknown.
 
     A refit to a new response (the bootstrap) has nearly the same curvature,
     and a search on phi / d, whose curvature is then about 1 in every
     coordinate, needs about a third fewer evaluations from the old estimate.
     """
-    if record.hessian is None:
+    if hessian is None:
         return None
-    h = np.diag(record.hessian)
+    h = np.diag(hessian)
     return np.where(np.isfinite(h) & (h > 0), 1.0 / np.sqrt(np.where(h > 0, h, 1.0)), 1.0)
 
 
 def optimise(criterion, start, layout, method="L-BFGS-B", x_names=(),
-             precondition=None, hessian=None):
+             hessian=None):
     """minimise, then lme4's post-fit steps, with two safeguards for a false stop.
 
     After the minimisation: step off a bound the optimiser stopped at for no reason
@@ -164,11 +163,13 @@ def optimise(criterion, start, layout, method="L-BFGS-B", x_names=(),
     a bound the optimiser ran into can spoil L-BFGS-B's memory of the curvature, and a
     fresh start clears it.  Returns (phi-hat, `OptimizerRecord`).  `x_names` (the
     fixed-effects columns) name the culprits should the criterion be unevaluable;
-    `precondition` goes to the first `minimise` (the checks work on phi itself),
-    `hessian` (a refit's: its fit's) to the convergence check.
+    `hessian` (a refit's: its fit's Hessian) preconditions the first `minimise`
+    (`precondition_from`; the checks work on phi itself) and serves the
+    convergence check.
     """
     lower = layout.lower
-    phi, record = minimise(criterion, start, lower, method, precondition)
+    phi, record = minimise(criterion, start, lower, method,
+                           precondition_from(hessian))
     if not np.isfinite(min(value for _, value in record.path)):  # inf wherever it looked
         raise DataError(
             "the criterion cannot be evaluated at any theta tried: the fixed-effects columns "
