@@ -177,26 +177,26 @@ def main():
     if peak is not None:
         print(f"peak memory of a fresh process fitting InstEval: {peak:.0f} MB")
     if args.json:
-        write_json(args.json, table, args, peak)
+        write_json(args.json, table, args, large_repeats=LARGE_REPEATS, peak_memory_mb=peak,
+                   lmm_ref_over_lme4_geometric_mean=getattr(args, "geometric_mean", None))
 
 
-def write_json(path, table, args, peak):
-    """The table with what a reader needs to trust it: when, where, which code."""
+def write_json(path, table, args, **facts):
+    """The table with what a reader needs to trust it: when, where, which code;
+    `facts` are the script's own (peak memory, ratios)."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True, cwd=Path(__file__).parent).stdout
     record = {
-        "script": "benchmarks/bench_fit.py", "arguments": sys.argv[1:],
+        "script": f"benchmarks/{Path(sys.argv[0]).name}", "arguments": sys.argv[1:],
         "commit": commit + ("+uncommitted" if dirty.strip() else ""),
         "date": time.strftime("%Y-%m-%d"), "openblas_threads":
         os.environ.get("OPENBLAS_NUM_THREADS", "default"),
         "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "machine": f"{platform.machine()}, "
         f"{os.cpu_count()} cores, {platform.system()}", "python": platform.python_version(),
-        "repeats": args.repeats, "large_repeats": LARGE_REPEATS,
-        "peak_memory_mb": peak,
-        "lmm_ref_over_lme4_geometric_mean": getattr(args, "geometric_mean", None),
+        "repeats": args.repeats, **facts,
         "rows": json.loads(table.reset_index().to_json(orient="records")),
     }
     if args.with_r:

@@ -1,6 +1,7 @@
 """Time inference and prediction: lmm_ref against lme4, side by side in one run.
 
     .venv/bin/python benchmarks/bench_inference.py [--with-r] [--nsim 500] [--repeats 3]
+                                                    [--json F]
 
 * profile intervals, `m.confint(method="profile")`, on sleepstudy (Days | Subject) by
   REML, against lme4's `confint(fm, method = "profile")`;
@@ -9,37 +10,28 @@
 * conditional variances (`m.condvar`) on InstEval against the fit itself, and
   predictions for 100,000 new rows of InstEval.
 
-Each cell is the median wall time of `--repeats` runs (one for the slow InstEval
-rows).  Before timing, the profile intervals are checked against lme4's to 1e-3 of
+Each cell is the median wall time of `--repeats` runs (one for the bootstrap and the
+InstEval rows), after an untimed warm-up run.  Before timing, the profile intervals are checked against lme4's to 1e-3 of
 their width.  `--with-r` needs Rscript and lme4 (apt-get install r-base-core
-r-cran-lme4); the project itself does not.
+r-cran-lme4); the project itself does not.  `--json F` also writes the table, the
+machine and the commit to F (benchmarks/results/bench_inference.json).
 """
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import lmm_ref
+from bench_fit import median_time, write_json
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
 INSTEVAL = "y ~ service + (1 | s) + (1 | d) + (1 | dept)"
-
-
-def median_time(function, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 R_SCRIPT = """
@@ -74,13 +66,13 @@ def main():
     parser.add_argument("--with-r", action="store_true", help="also time lme4 via Rscript")
     parser.add_argument("--nsim", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the table to this file")
     args = parser.parse_args()
     if args.with_r and not shutil.which("Rscript"):
         sys.exit("--with-r needs Rscript on the PATH (apt-get install r-base-core r-cran-lme4)")
 
     sleep = lmm_ref.data.load("sleepstudy")
     fit = lmm_ref.fit(SLEEP, sleep)
-    fit.confint()                                               # warm-up
     profile_seconds, intervals = median_time(lambda: fit.confint(), args.repeats)
     boot_seconds, replicates = median_time(lambda: fit.bootstrap(args.nsim, seed=1), 1)
     rows = [{"task": "confint(profile), sleepstudy REML", "lmm_ref (s)": profile_seconds},
@@ -107,7 +99,11 @@ def main():
     table = pd.DataFrame(rows).set_index("task")
     with pd.option_context("display.width", 200):
         print(table.round(3).to_string(na_rep=""))
-    print(f"\nmedian of {args.repeats} runs (one for the bootstrap and the InstEval fit)")
+    print(f"\nmedian of {args.repeats} runs (one for the bootstrap and the InstEval rows)")
+    if args.json:
+        write_json(args.json, table, args, nsim=args.nsim,
+                   bootstrap_singular=int(replicates["singular"].sum()),
+                   bootstrap_failed=int(replicates["failed"].sum()))
 
 
 if __name__ == "__main__":

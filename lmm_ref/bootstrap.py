@@ -1,9 +1,9 @@
 """The parametric bootstrap (chapter 8).
 
 Simulate responses from the fitted model (`lmm_ref.simulate`), refit the model to each
-(`LmmFit.refit`: only the response's cross-products are new, and the optimiser starts
-at theta-hat), and read the spread of the refitted estimates as the sampling
-distribution of the estimates.  Every replicate is kept: one that ends on the boundary
+(`search.refit_theta_hat`, the search of `LmmFit.refit`: only the response's
+cross-products are new, and the optimiser starts at theta-hat), and read the spread of
+the refitted estimates as the sampling distribution of the estimates.  Every replicate is kept: one that ends on the boundary
 is marked `singular`, one whose refit fails is marked `failed` with its error, so that
 nothing is dropped without a word.  Intervals: the percentile interval and the shortest
 interval that holds the same share of the replicates.
@@ -14,18 +14,26 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from . import pls, profile, search
 from .errors import LmmRefError
 from .zeta import percent_names
 
 
-def estimates(fit):
-    """The parameters a replicate records, lme4's names: .sig01, ..., .sigma, fixed
-    effects, and the criterion."""
-    layout = fit.design.layout
-    values = dict(zip(layout.sdcor_names, layout.sdcor(fit.theta, fit.sigma)))
-    values.update(fit.fixef.to_dict())
-    values["objective"] = fit.objective
-    return values
+def replicate_names(design):
+    """The columns of a replicate's estimates, lme4's names: .sig01, ..., .sigma,
+    the fixed effects, and the criterion ("objective")."""
+    return [*design.layout.sdcor_names, *design.X_names, "objective"]
+
+
+def estimates(estimate):
+    """The estimates a replicate records (`replicate_names`), read off a
+    `search.Estimate` with one penalized least-squares solve at its theta-hat:
+    the same numbers as the `LmmFit` of the estimate, without its tables."""
+    solution = pls.solve(estimate.products, estimate.theta)
+    sigma = profile.sigma_hat(solution, estimate.reml)
+    values = [*estimate.design.layout.sdcor(estimate.theta, sigma), *solution.beta,
+              profile.criterion(solution, estimate.reml)]
+    return dict(zip(replicate_names(estimate.design), map(float, values)))
 
 
 # what a refit may raise: recorded in the replicate's row, the others go on
@@ -36,15 +44,15 @@ def bootstrap(fit, nsim, seed=None):
     """A DataFrame of nsim parametric-bootstrap replicates: one row each,
     with the estimates, `singular`, `failed` and `message` columns."""
     responses = fit.simulate(nsim, seed)     # checks nsim
-    names = list(estimates(fit))
+    names, estimate = replicate_names(fit.design), fit.estimate
     rows = []
     for k in range(nsim):
         row = dict.fromkeys(names, np.nan)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                refitted = fit.refit(responses[:, k])
-            row.update(estimates(refitted))
+                refitted = search.refit_theta_hat(estimate, responses[:, k])
+                row.update(estimates(refitted))
             row.update(singular=refitted.singular, failed=False,
                        message="; ".join(str(w.message) for w in caught))
         except FAILURES as error:

@@ -1,25 +1,24 @@
 """Fitting a linear mixed model, and the fitted model (chapter 6).
 
-`fit` is the whole recipe: build the design (`lmm_ref.frame`), compute the data's
+`fit` is the whole recipe: build the design (`lmm_ref.model_frame`), compute the data's
 cross-products once (`lmm_ref.products`), minimise the profiled criterion over theta
-(`lmm_ref.optimise`, with lme4's checks in `lmm_ref.checks`), and read everything else
+(`lmm_ref.search`, which drives `lmm_ref.optimise` and lme4's checks in
+`lmm_ref.checks`), and read everything else
 (beta-hat, sigma-hat, standard errors, conditional modes) off one final penalized
 least-squares solve at theta-hat.  `LmmFit` holds the result, with attribute names
 following lme4's extractors; its methods are thin doors into the modules that do the
 work.
 """
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from . import (bootstrap, checks, condvar, intervals, optimise, pls, predict, profile,
-               simulate, zeta)
+               search, simulate, zeta)
 from . import ddf as ddf_module   # coef_table's argument is called ddf, as lmerTest's
 from .cholesky import solve_triangular
-from .errors import DataError, DataTypeError
 from .model_frame import build
 from .products import cross_products
 from .summary import format_summary
@@ -144,16 +143,17 @@ class LmmFit:
 
         Only the response's cross-products are computed again (MixedModels.jl's
         `refit!`), and the search and the convergence check use this fit's
-        Hessian (`optimise.optimise`);
+        Hessian (`search.refit_theta_hat`);
         y must have one finite number per observation of the fit.
         """
-        y = response_like(y, self.design)
-        design = dataclasses.replace(self.design, y=y)
-        products = self.products.with_response(y)
-        record = self.optimizer
-        return fit_design(design, products, self.reml, record.method,
-                          start=self.theta, formula=self.formula,
-                          data_name=self.data_name, hessian=record.hessian)
+        return result(self.formula, search.refit_theta_hat(self.estimate, y),
+                      self.data_name)
+
+    @property
+    def estimate(self):
+        """The `search.Estimate` this fit was made from (theta-hat and its search)."""
+        return search.Estimate(self.design, self.products, self.reml, self.theta,
+                               self.optimizer, self.singular)
 
     def __str__(self):
         return format_summary(self)
@@ -178,26 +178,10 @@ def fit(formula, data, reml=True, weights=None, method="L-BFGS-B",
 
 def fit_design(design, products, reml, method="L-BFGS-B", start=None,
                formula="", data_name="", hessian=None):
-    """Minimise the criterion of a built design and products: `fit`'s steps
-    (`hessian`: see `optimise.optimise`)."""
-    # The optimiser works on phi = theta / scale (1 for well-scaled columns).
-    scale = optimise.theta_scale(design)
-    criterion = optimise.Criterion(products, reml, scale)
-    layout = design.layout
-    if start is None:   # lme4's, or for a large model one near theta-hat
-        start = (optimise.moment_start(design) / scale if products.xz.large
-                 else layout.start)
-    else:
-        start = layout.checked(start) / scale
-    phi, record = optimise.optimise(criterion, start, layout, method,
-                                    x_names=design.X_names,
-                                    hessian=hessian)
-    record.path = [(scale * point, value) for point, value in record.path]
-    # Singular in the optimiser's units: an SD of 1e-7 per micro-unit is no
-    # boundary.
-    singular = checks.is_singular(phi, layout.lower)
-    return result(formula, design, products, scale * phi, reml, record,
-                  data_name, singular)
+    """Fit a built design and its products: `fit`'s steps after the design
+    (`search.theta_hat`, then `result`)."""
+    estimate = search.theta_hat(design, products, reml, method, start, hessian)
+    return result(formula, estimate, data_name)
 
 
 def fit_at(fit, theta):
@@ -207,12 +191,17 @@ def fit_at(fit, theta):
     record = optimise.OptimizerRecord(method="none", evaluations=0, path=[],
                                       message="evaluated at a given theta",
                                       gradient=np.array([]), scaled_gradient=np.array([]))
-    return result(fit.formula, fit.design, fit.products, theta, fit.reml, record,
-                  fit.data_name, checks.is_singular(theta, fit.design.layout.lower))
+    singular = checks.is_singular(theta, fit.design.layout.lower)
+    return result(fit.formula, search.Estimate(fit.design, fit.products, fit.reml, theta,
+                                               record, singular), fit.data_name)
 
 
-def result(formula, design, products, theta, reml, record, data_name, singular):
-    """The `LmmFit` at theta-hat: one final penalized least-squares solve."""
+def result(formula, estimate, data_name=""):
+    """The `LmmFit` at an estimate's theta-hat: one final penalized least-squares
+    solve."""
+    design, products, theta, reml = (estimate.design, estimate.products, estimate.theta,
+                                     estimate.reml)
+    record = estimate.record
     solution = pls.solve(products, theta)
     sigma = float(profile.sigma_hat(solution, reml))
     # (R_X'R_X)^{-1} = R_0^{-1} (R_X_Q'R_X_Q)^{-1} R_0^{-T}: two triangular solves
@@ -230,22 +219,6 @@ def result(formula, design, products, theta, reml, record, data_name, singular):
         varcorr=varcorr_table(design, theta, sigma),
         ranef=ranef_tables(design, solution.b),
         fitted=fitted, residuals=design.y - fitted,
-        singular=singular, converged=not record.warnings,
+        singular=estimate.singular, converged=not record.warnings,
         optimizer=record, data_name=data_name,
     )
-
-
-def response_like(y, design):
-    """A new response for `design`: one finite number per observation, or a clear error."""
-    try:
-        y = np.asarray(y, dtype=float)
-    except (TypeError, ValueError):
-        raise DataTypeError("the new response must be numbers, one per observation") from None
-    if y.shape != (design.n,):
-        raise DataError(f"the new response has shape {y.shape}; the model was fitted to "
-                        f"{design.n} observations, so give {design.n} numbers")
-    if not np.all(np.isfinite(y)):
-        bad = np.flatnonzero(~np.isfinite(y))
-        raise DataError(f"the new response has {bad.size} missing or infinite value(s) (the "
-                        f"first at position {bad[0]}); every observation needs a number")
-    return y

@@ -270,18 +270,34 @@ def test_bootstrap_is_seeded_and_keeps_every_replicate(sleep):
         fit.bootstrap(0)
 
 
+@pytest.mark.parametrize("reml", [True, False])
+def test_bootstrap_replicates_are_the_refits(sleep, reml):
+    """Each replicate's row holds the numbers of `fit.refit` on its response (the row is
+    read off the search's estimate without building the LmmFit's tables)."""
+    fit = lmm_ref.fit("Reaction ~ Days + (Days | Subject)", sleep, reml=reml)
+    table = fit.bootstrap(4, seed=11)
+    for k, y in enumerate(fit.simulate(4, seed=11).T):
+        refit = fit.refit(y)
+        expected = [*refit.design.layout.sdcor(refit.theta, refit.sigma), *refit.fixef,
+                    refit.objective]
+        np.testing.assert_allclose(table.drop(columns=["singular", "failed", "message"])
+                                   .iloc[k].to_numpy(float), expected, rtol=1e-12)
+        assert table["singular"].iloc[k] == refit.singular
+    assert list(table.columns[:5]) == [".sig01", ".sig02", ".sig03", ".sigma", "(Intercept)"]
+
+
 def test_bootstrap_records_failures(sleep, monkeypatch):
     fit = lmm_ref.fit("Reaction ~ Days + (1 | Subject)", sleep)
     calls = {"n": 0}
-    real = lmm_ref.LmmFit.refit
+    real = lmm_ref.search.refit_theta_hat
 
-    def sometimes(self, y):
+    def sometimes(estimate, y):
         calls["n"] += 1
         if calls["n"] % 3 == 0:
             raise DataError("no convergence in replicate")
-        return real(self, y)
+        return real(estimate, y)
 
-    monkeypatch.setattr(lmm_ref.LmmFit, "refit", sometimes)
+    monkeypatch.setattr(lmm_ref.search, "refit_theta_hat", sometimes)
     table = fit.bootstrap(9, seed=1)
     assert table["failed"].sum() == 3 and table.loc[table["failed"], ".sigma"].isna().all()
     assert table.loc[table["failed"], "message"].str.contains("no convergence").all()
