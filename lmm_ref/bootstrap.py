@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from . import pls, profile, search
+from . import profile, search
 from .errors import LmmRefError
 from .zeta import percent_names
 
@@ -27,9 +27,9 @@ def replicate_names(design):
 
 def estimates(estimate):
     """The estimates a replicate records (`replicate_names`), read off a
-    `search.Estimate` with one penalized least-squares solve at its theta-hat:
-    the same numbers as the `LmmFit` of the estimate, without its tables."""
-    solution = pls.solve(estimate.products, estimate.theta)
+    `search.Estimate`'s solution at theta-hat: the same numbers as the `LmmFit`
+    of the estimate, without its tables."""
+    solution = estimate.solution
     sigma = profile.sigma_hat(solution, estimate.reml)
     values = [*estimate.design.layout.sdcor(estimate.theta, sigma), *solution.beta,
               profile.criterion(solution, estimate.reml)]

@@ -156,9 +156,11 @@ class BlockedCholesky:
 
     def logdet(self):
         """log |L|^2 = log |A| = 2 sum log diag(L)."""
-        first = np.diagonal(self.L11_blocks, axis1=1, axis2=2).ravel()
-        diagonals = np.concatenate([first, np.diag(self.L22)])
-        return 2.0 * np.sum(np.log(diagonals))
+        diagonal = np.diagonal(self.L11_blocks, axis1=1, axis2=2)
+        logdet = 2.0 * np.sum(np.log(diagonal))
+        if self.has_rest:
+            logdet += 2.0 * np.sum(np.log(np.diag(self.L22)))
+        return logdet
 
     def solve_L(self, B):
         """L^{-1} B, for B of shape (q,) or (q, m)."""

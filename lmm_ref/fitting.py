@@ -4,8 +4,8 @@
 cross-products once (`lmm_ref.products`), minimise the profiled criterion over theta
 (`lmm_ref.search`, which drives `lmm_ref.optimise` and lme4's checks in
 `lmm_ref.checks`), and read everything else
-(beta-hat, sigma-hat, standard errors, conditional modes) off one final penalized
-least-squares solve at theta-hat.  `LmmFit` holds the result, with attribute names
+(beta-hat, sigma-hat, standard errors, conditional modes) off the penalized
+least-squares solution at theta-hat.  `LmmFit` holds the result, with attribute names
 following lme4's extractors; its methods are thin doors into the modules that do the
 work.
 """
@@ -153,7 +153,8 @@ class LmmFit:
     def estimate(self):
         """The `search.Estimate` this fit was made from (theta-hat and its search)."""
         return search.Estimate(self.design, self.products, self.reml, self.theta,
-                               self.optimizer, self.singular)
+                               pls.solve(self.products, self.theta), self.optimizer,
+                               self.singular)
 
     def __str__(self):
         return format_summary(self)
@@ -191,18 +192,18 @@ def fit_at(fit, theta):
     record = optimise.OptimizerRecord(method="none", evaluations=0, path=[],
                                       message="evaluated at a given theta",
                                       gradient=np.array([]), scaled_gradient=np.array([]))
-    singular = checks.is_singular(theta, fit.design.layout.lower)
-    return result(fit.formula, search.Estimate(fit.design, fit.products, fit.reml, theta,
-                                               record, singular), fit.data_name)
+    estimate = search.Estimate(fit.design, fit.products, fit.reml, theta,
+                               pls.solve(fit.products, theta), record,
+                               checks.is_singular(theta, fit.design.layout.lower))
+    return result(fit.formula, estimate, fit.data_name)
 
 
 def result(formula, estimate, data_name=""):
-    """The `LmmFit` at an estimate's theta-hat: one final penalized least-squares
-    solve."""
+    """The `LmmFit` of a `search.Estimate`: everything read off its penalized
+    least-squares solution at theta-hat."""
     design, products, theta, reml = (estimate.design, estimate.products, estimate.theta,
                                      estimate.reml)
-    record = estimate.record
-    solution = pls.solve(products, theta)
+    record, solution = estimate.record, estimate.solution
     sigma = float(profile.sigma_hat(solution, reml))
     # (R_X'R_X)^{-1} = R_0^{-1} (R_X_Q'R_X_Q)^{-1} R_0^{-T}: two triangular solves
     R_X_inv = solve_triangular(solution.R_0, solve_triangular(solution.R_X_Q, np.eye(design.p),

@@ -9,10 +9,13 @@ gradient it brings) makes the next steps better still.  From lme4's start, L-BFG
 must learn the curvature from nothing; here it is known from the first step.
 
 `quasi_newton` takes such steps inside the bounds theta_m >= 0.  It stops when the
-criterion is flat by the same tests L-BFGS-B uses (`optimise.minimise`'s tolerances),
-or hands over, returning `converged` False, when a step would cross a bound (a replicate
-near the boundary: L-BFGS-B, which handles bounds, goes on from the best point found),
-when a line search fails, or after `MAX_STEPS` steps.
+criterion is flat by the tests L-BFGS-B uses (`optimise.minimise`'s tolerances: on the
+gradient, and on the relative drop of the criterion in a step), the second applied also
+to the drop that the next step promises, -g'p / 2 for the Newton step p, which saves the
+step that would only confirm convergence.  It hands over, returning `converged` False,
+when a step would cross a bound (a replicate near the boundary: L-BFGS-B, which handles
+bounds, goes on from the best point found), when a line search fails, or after
+`MAX_STEPS` steps.
 """
 
 import numpy as np
@@ -83,6 +86,8 @@ def quasi_newton(criterion, start, lower, hessian, d, ftol, gtol):
         step = -np.linalg.solve(B, g)                   # the Newton step for B
         if g @ step >= 0:                               # not downhill: B is no guide
             return phi, path, False
+        if -0.5 * (g @ step) <= ftol * max(abs(f), 1.0):
+            return phi, path, True     # it would gain less than the test on the value
         t = 1.0
         for _ in range(MAX_HALVINGS):
             trial = phi + t * step

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.linalg as la
 from scipy.optimize import Bounds, minimize
 
-from . import checks, gradient, newton, profile
+from . import checks, gradient, newton, pls, profile
 from .errors import DataError
 
 OPTIMIZERS = ("L-BFGS-B", "COBYQA", "Nelder-Mead", "Powell")
@@ -64,7 +64,8 @@ class Criterion:
 
     def __init__(self, products, reml, scale=1.0):
         self.products, self.reml, self.scale = products, reml, scale
-        self.last = None  # (phi, value, gradient) of the latest value_and_gradient
+        # (phi, value, gradient, PLS solution) of the latest value_and_gradient
+        self.last = None
 
     def __call__(self, phi):
         phi = np.asarray(phi, dtype=float)
@@ -85,13 +86,21 @@ class Criterion:
         if self.is_last(phi):
             return self.last[1], self.last[2].copy()
         try:
-            value, g = gradient.criterion_and_gradient(
-                self.products, self.scale * np.asarray(phi, dtype=float), self.reml)
+            solution = pls.solve(self.products, self.scale * phi)
+            value = profile.criterion(solution, self.reml)
+            g = gradient.gradient(self.products, solution, self.reml)
         except la.LinAlgError:
             return np.inf, np.zeros_like(phi)
         g = self.scale * g  # chain rule: d/dphi = scale * d/dtheta
-        self.last = (phi.copy(), value, g.copy())
+        self.last = (phi.copy(), value, g.copy(), solution)
         return value, g
+
+    def solution_at(self, phi):
+        """The penalized least-squares solution at theta = scale * phi (`pls.solve`),
+        the latest one if phi is its point."""
+        if self.is_last(phi):
+            return self.last[3]
+        return pls.solve(self.products, self.scale * np.asarray(phi, dtype=float))
 
 
 def theta_scale(design):
@@ -195,8 +204,9 @@ def optimise(criterion, start, layout, method="L-BFGS-B", x_names=(),
 def minimise_from_curvature(criterion, start, lower, hessian):
     """minimise, for a refit that knows its fit's Hessian: quasi-Newton steps
     from that curvature (`lmm_ref.newton`), and L-BFGS-B from the best of them
-    when they hand over.  About 8 evaluations for a sleep-study replicate
-    against L-BFGS-B's 10, and no optimiser driver between them."""
+    when they hand over.  A sleep-study replicate takes 7 or 8 evaluations
+    (L-BFGS-B from the same start about 10), with no optimiser driver between
+    them."""
     d = newton.precondition_from(hessian)
     options = LBFGSB_OPTIONS
     phi, path, converged = newton.quasi_newton(criterion, start, lower, hessian, d,

@@ -48,8 +48,9 @@ class PLSSolution:
     """The penalized least-squares solution at one theta (names as in the equations).
 
     `R_ZX_Q`, `R_X_Q` and `gamma` are in the orthonormal basis Q_X of X's columns;
-    `R_0` maps them back (see the module docstring).  `residual` is the weighted
-    residual W^{1/2}(y - o - X beta - Z b); `logdet_W` is log|W| (0 without weights).
+    `R_0` maps them back (see the module docstring), and `logdet_R0` is log |R_0|^2.
+    `residual` is the weighted residual W^{1/2}(y - o - X beta - Z b); `logdet_W` is
+    log|W| (0 without weights).
     """
 
     theta: np.ndarray
@@ -65,6 +66,7 @@ class PLSSolution:
     residual: np.ndarray
     r2: float
     logdet_W: float = 0.0
+    logdet_R0: float = 0.0
 
     @property
     def n(self):
@@ -96,9 +98,9 @@ class PLSSolution:
 
     @cached_property
     def logdet_RX2(self):
-        """log |R_X|^2 = log |R_X_Q|^2 + log |R_0|^2, each from its triangle's diagonal."""
-        return 2.0 * float(np.sum(np.log(np.abs(np.diag(self.R_X_Q))))
-                           + np.sum(np.log(np.abs(np.diag(self.R_0)))))
+        """log |R_X|^2 = log |R_X_Q|^2 + log |R_0|^2, each from its triangle's
+        (positive) diagonal; log |R_0|^2 is the products' `logdet_R0`."""
+        return 2.0 * float(np.sum(np.log(np.diag(self.R_X_Q)))) + self.logdet_R0
 
 
 def r2_at(solution, beta):
@@ -136,7 +138,8 @@ def solve(products, theta):
     r2 = float(residual @ residual) + float(u @ u)                   # eq-prss
     return PLSSolution(theta=theta, Ts=Ts, Q=Q, L=L, R_ZX_Q=R_ZX_Q,
                        R_X_Q=R_X_Q, R_0=xz.R_0, gamma=gamma, u=u, b=b,
-                       residual=residual, r2=r2, logdet_W=xz.logdet_W)
+                       residual=residual, r2=r2, logdet_W=xz.logdet_W,
+                       logdet_R0=xz.logdet_R0)
 
 
 def Lambda_products(xz, theta, Ts):

@@ -50,16 +50,20 @@ def Lambda_times(terms, Ts, B):
 
 def apply_blocks(terms, blocks, B):
     """(I kron M_i) on term i's rows of B, for each term: a block-diagonal product."""
+    if len(terms) == 1:
+        return apply_block(terms[0], blocks[0], B)
     pieces, start = [], 0
     for term, M in zip(terms, blocks):
-        l, p = term.n_levels, term.p
-        rows = B[start: start + l * p]
-        if p == 1:  # a scalar term: I kron T_i is the number T_i times I
-            pieces.append(M[0, 0] * rows)
-        else:
-            pieces.append((M @ rows.reshape(l, p, -1)).reshape(rows.shape))  # M on each level
-        start += l * p
-    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        pieces.append(apply_block(term, M, B[start: start + term.q]))
+        start += term.q
+    return np.concatenate(pieces)
+
+
+def apply_block(term, M, rows):
+    """(I kron M) on one term's rows: M on each level's p rows."""
+    if term.p == 1:  # a scalar term: I kron T_i is the number T_i times I
+        return M[0, 0] * rows
+    return (M @ rows.reshape(term.n_levels, term.p, -1)).reshape(rows.shape)
 
 
 @dataclass
@@ -162,6 +166,7 @@ class XZProducts:
         Q_X, R_0 = np.linalg.qr(self.sqrt_w[:, None] * design.X)
         signs = np.where(np.diag(R_0) < 0, -1.0, 1.0)  # a positive diagonal, as Cholesky's
         self.Q_X, self.R_0 = Q_X * signs, signs[:, None] * R_0
+        self.logdet_R0 = 2.0 * float(np.sum(np.log(np.diag(self.R_0))))  # log |R_0|^2
         self.ZtX = np.asarray(self.Zt @ self.Q_X)
 
     def response(self, y):

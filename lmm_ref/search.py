@@ -24,13 +24,15 @@ from .errors import DataError, DataTypeError
 
 @dataclass
 class Estimate:
-    """theta-hat of a design and its cross-products, how the search got there
-    (`record`) and whether the estimate is singular (lme4's isSingular)."""
+    """theta-hat of a design and its cross-products, the penalized least-squares
+    solution there (`pls.PLSSolution`), how the search got there (`record`) and
+    whether the estimate is singular (lme4's isSingular)."""
 
     design: object
     products: object   # the design's `products.CrossProducts`
     reml: bool
     theta: np.ndarray
+    solution: object
     record: optimise.OptimizerRecord
     singular: bool
 
@@ -60,7 +62,8 @@ def theta_hat(design, products, reml, method="L-BFGS-B", start=None, hessian=Non
     # Singular in the optimiser's units: an SD of 1e-7 per micro-unit is no
     # boundary.
     singular = checks.is_singular(phi, layout.lower)
-    return Estimate(design, products, reml, scale * phi, record, singular)
+    return Estimate(design, products, reml, scale * phi, criterion.solution_at(phi),
+                    record, singular)
 
 
 def refit_theta_hat(estimate, y):

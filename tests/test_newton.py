@@ -84,8 +84,10 @@ def test_refits_take_newton_steps_and_reach_l_bfgs_b_s_optimum(sleep, reml):
         phi, record = optimise.minimise(criterion, fit.theta, fit.design.layout.lower,
                                         precondition=newton.precondition_from(
                                             fit.optimizer.hessian))
-        np.testing.assert_allclose(refit.theta, phi, rtol=1e-5, atol=1e-6)
-        assert refit.objective <= criterion(phi) + 1e-9
+        # the same optimum to the optimisers' precision: theta to 1e-5, and the
+        # criterion to lme4's stopping tolerance (nloptwrap's ftol_abs, 1e-8)
+        np.testing.assert_allclose(refit.theta, phi, rtol=0, atol=1e-5)
+        assert refit.objective <= criterion(phi) + 1e-8
         assert refit.optimizer.evaluations < record.evaluations + 2
 
 
