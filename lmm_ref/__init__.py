@@ -16,6 +16,7 @@ The modules follow the book's chapters:
     profile     the profiled deviance and REML criterion            (chapters 4, 5)
     gradient    the exact gradient of the criteria                  (chapter 6)
     optimise    minimising the criterion under its bounds           (chapter 6)
+    newton      a refit's quasi-Newton steps from its fit's Hessian (chapter 6)
     search      the search for theta-hat: fit, refit, bootstrap     (chapters 6, 8)
     checks      lme4's boundary, singularity and convergence checks (chapter 6)
     tables      VarCorr and ranef tables                            (chapter 6)
@@ -36,8 +37,9 @@ The modules follow the book's chapters:
 """
 
 from . import (bootstrap, checks, cholesky, condvar, data, ddf, design, encoding, errors,
-               formula, gradient, intervals, lrt, marginal, model_frame, optimise, parameters,
-               pls, predict, products, profile, reference, search, simulate, tables, zeta)
+               formula, gradient, intervals, lrt, marginal, model_frame, newton, optimise,
+               parameters, pls, predict, products, profile, reference, search, simulate,
+               tables, zeta)
 from .errors import DataError, DataTypeError, FormulaError, LmmRefError
 from .fitting import LmmFit, fit
 from .lrt import anova
@@ -45,7 +47,7 @@ from .lrt import anova
 __all__ = [
     "bootstrap", "checks", "cholesky", "condvar", "data", "ddf", "design", "encoding",
     "errors", "formula", "gradient", "intervals", "lrt", "marginal", "model_frame",
-    "optimise", "parameters", "pls", "predict", "products", "profile", "reference",
-    "search", "simulate", "tables", "zeta", "anova",
+    "newton", "optimise", "parameters", "pls", "predict", "products", "profile",
+    "reference", "search", "simulate", "tables", "zeta", "anova",
     "DataError", "DataTypeError", "FormulaError", "LmmRefError", "fit", "LmmFit",
 ]

@@ -2,8 +2,9 @@
 
 Simulate responses from the fitted model (`lmm_ref.simulate`), refit the model to each
 (`search.refit_theta_hat`, the search of `LmmFit.refit`: only the response's
-cross-products are new, and the optimiser starts at theta-hat), and read the spread of
-the refitted estimates as the sampling distribution of the estimates.  Every replicate is kept: one that ends on the boundary
+cross-products are new, and the search starts at theta-hat with the fit's curvature,
+`lmm_ref.newton`), and read the spread of the refitted estimates as the sampling
+distribution of the estimates.  Every replicate is kept: one that ends on the boundary
 is marked `singular`, one whose refit fails is marked `failed` with its error, so that
 nothing is dropped without a word.  Intervals: the percentile interval and the shortest
 interval that holds the same share of the replicates.

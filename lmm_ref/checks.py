@@ -20,6 +20,8 @@ from .errors import warn
 BOUNDARY_TOL = 1e-5
 SINGULAR_TOL = 1e-4
 GRADIENT_TOL = 2e-3
+# Criteria that differ by less than this, relative, are equal up to rounding.
+TIE = 1e-12
 
 
 class ConvergenceWarning(UserWarning):
@@ -31,13 +33,14 @@ def snap_to_boundary(criterion, phi, lower):
 
     lme4 tries one parameter at a time and keeps a move only if it
     strictly lowers the criterion; here all near-boundary parameters move
-    together, and a tie is accepted, since a parameter within 1e-5 of 0
-    that does not matter is best reported as 0.
+    together, and a tie (up to rounding, `TIE`) is accepted, since a
+    parameter within 1e-5 of 0 that does not matter is best reported as 0.
     """
     near = np.isfinite(lower) & (phi - lower < BOUNDARY_TOL) & (phi != lower)
     if near.any():
         snapped = np.where(near, lower, phi)
-        if criterion(snapped) <= criterion(phi):
+        here = criterion(phi)
+        if criterion(snapped) <= here + TIE * max(abs(here), 1.0):
             return snapped
     return phi
 
