@@ -105,14 +105,15 @@ def check_convergence(criterion, phi, lower, record, announce=True,
 
     The gradient g is scaled by the curvature: with H = R'R (Cholesky), the
     check is on R^{-T} g, whose squared length g'H^{-1}g is the Newton
-    decrement, the drop in the criterion that one more Newton step would
-    bring; a gradient of 0.01 means little on a flat criterion and a lot
-    on a steep one.  lme4 computes solve(chol(H), g) = R^{-1} g instead,
+    decrement, twice the drop in the criterion that one more Newton step
+    would bring; a gradient of 0.01 means little on a flat criterion and a
+    lot on a steep one.  lme4 computes solve(chol(H), g) = R^{-1} g instead,
     which is not invariant to rescaling the parameters.  The gradient and
     the scaled gradient go in `record` (an `OptimizerRecord`), problems in
     `record.warnings`; they are issued as warnings if `announce`.  A refit
-    passes its fit's `hessian`: at nearly the same estimate its curvature is
-    nearly the same, and the check then costs no more than the gradient.
+    passes the curvature its search learned (`lmm_ref.newton`), and the check
+    then costs no more than the gradient; but that curvature is positive
+    definite by construction, so a refit's check cannot find a saddle point.
     """
     free = ~(np.isfinite(lower) & (phi - lower < BOUNDARY_TOL))
     if not free.any():

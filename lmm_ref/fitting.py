@@ -151,7 +151,8 @@ class LmmFit:
 
     @property
     def estimate(self):
-        """The `search.Estimate` this fit was made from (theta-hat and its search)."""
+        """The fit as a `search.Estimate` (theta-hat and its search), rebuilt on each
+        access, with the penalized least-squares solution at theta-hat solved again."""
         return search.Estimate(self.design, self.products, self.reml, self.theta,
                                pls.solve(self.products, self.theta), self.optimizer,
                                self.singular)
@@ -178,10 +179,10 @@ def fit(formula, data, reml=True, weights=None, method="L-BFGS-B",
 
 
 def fit_design(design, products, reml, method="L-BFGS-B", start=None,
-               formula="", data_name="", hessian=None):
+               formula="", data_name=""):
     """Fit a built design and its products: `fit`'s steps after the design
     (`search.theta_hat`, then `result`)."""
-    estimate = search.theta_hat(design, products, reml, method, start, hessian)
+    estimate = search.theta_hat(design, products, reml, method, start)
     return result(formula, estimate, data_name)
 
 

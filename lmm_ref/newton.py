@@ -4,25 +4,28 @@ A refit (`LmmFit.refit`, and each replicate of the bootstrap) starts at the fit'
 estimate, and it knows more than where to start: the fit's convergence check measured
 the Hessian H of the criterion there.  A new response like the old one moves the optimum
 a little and changes the curvature a little, so Newton's step -H^{-1} g from the start
-lands near the new optimum, and the BFGS update of H after each step (with the change in
-gradient it brings) makes the next steps better still.  From lme4's start, L-BFGS-B
+lands near the new optimum.  After each step, the BFGS update changes the approximation
+by a matrix of rank two, so that it reproduces the change in gradient along the step
+(the secant equation); the next steps get better still.  From lme4's start, L-BFGS-B
 must learn the curvature from nothing; here it is known from the first step.
 
-`quasi_newton` takes such steps inside the bounds theta_m >= 0.  It stops when the
-criterion is flat by the tests L-BFGS-B uses (`optimise.minimise`'s tolerances: on the
-gradient, and on the relative drop of the criterion in a step), the second applied also
-to the drop that the next step promises, -g'p / 2 for the Newton step p, which saves the
-step that would only confirm convergence.  It hands over, returning `converged` False,
-when a step would cross a bound (a replicate near the boundary: L-BFGS-B, which handles
-bounds, goes on from the best point found), when a line search fails, or after
-`MAX_STEPS` steps.
+`quasi_newton` takes such steps inside the bounds theta_m >= 0.  It stops by the tests
+L-BFGS-B uses (`optimise.minimise`'s tolerances): the gradient is flat (its largest
+entry, each scaled by 1 / sqrt(H_mm), is at most gtol), or a full step lowered the
+criterion by less than a relative ftol; the second test is also applied to the drop
+that the next step promises, g' H^{-1} g / 2, which saves the step that would only
+confirm convergence.  A step that would cross a bound, a line search that fails, or
+`MAX_STEPS` steps hand over to L-BFGS-B, which handles bounds, returning `converged`
+False.  (Steps shortened to stay inside would creep towards an optimum on the boundary
+and stop short of it.)
 """
 
 import numpy as np
 
 MAX_STEPS = 30
-# Armijo's sufficient decrease: accept a step t p when the criterion falls by at least
-# this share of what its slope g'p promises, f(x + t p) <= f(x) + ARMIJO t g'p.
+# Armijo's rule: accept a step of length a along the Newton direction p when the
+# criterion falls by at least this share of what its slope promises,
+# f(x + a p) <= f(x) + ARMIJO a g'p; otherwise halve a, at most MAX_HALVINGS times.
 ARMIJO = 1e-4
 MAX_HALVINGS = 8
 
@@ -40,12 +43,12 @@ def positive_definite(hessian):
 
 
 def precondition_from(hessian):
-    """Factors d for `optimise.minimise`'s precondition: 1 / sqrt(H_mm), H the Hessian
+    """Factors 1 / sqrt(H_mm) for `optimise.minimise`'s precondition, H the Hessian
     at a fit's estimate (its `record.hessian`); 1 where it is unknown.
 
     A refit to a new response (the bootstrap) has nearly the same curvature,
-    and a search on phi / d, whose curvature is then about 1 in every
-    coordinate, needs about a third fewer evaluations from the old estimate.
+    and a search in the units phi_m sqrt(H_mm), in which the curvature is
+    about 1 in every coordinate, needs fewer evaluations from the old estimate.
     """
     if hessian is None:
         return None
@@ -53,56 +56,60 @@ def precondition_from(hessian):
     return np.where(np.isfinite(h) & (h > 0), 1.0 / np.sqrt(np.where(h > 0, h, 1.0)), 1.0)
 
 
-def bfgs_update(B, s, y):
-    """BFGS's update of the Hessian approximation B after a step s that changed the
-    gradient by y: B s = y afterwards, and B stays positive definite when s'y > 0
-    (otherwise B is kept)."""
-    sy = s @ y
-    if sy <= 1e-12 * np.sqrt((s @ s) * (y @ y)):
+def bfgs_update(B, step, change):
+    """BFGS's update of the Hessian approximation B after a step that changed the
+    gradient by `change`: afterwards B step = change (the secant equation).  B stays
+    positive definite when step'change > 0 (the slope grew along the step); otherwise
+    B is kept as it is."""
+    curvature = step @ change
+    if curvature <= 1e-12 * np.sqrt((step @ step) * (change @ change)):
         return B
-    Bs = B @ s
-    return B - np.outer(Bs, Bs) / (s @ Bs) + np.outer(y, y) / sy
+    Bs = B @ step
+    return B - np.outer(Bs, Bs) / (step @ Bs) + np.outer(change, change) / curvature
 
 
-def flat(g, d, gtol):
-    """L-BFGS-B's test on the gradient, in its preconditioned units psi = phi / d."""
-    return np.max(np.abs(d * g)) <= gtol
+def flat(g, scales, gtol):
+    """L-BFGS-B's test on the gradient in its units phi / scales: max |scales_m g_m|."""
+    return np.max(np.abs(scales * g)) <= gtol
 
 
-def quasi_newton(criterion, start, lower, hessian, d, ftol, gtol):
-    """Minimise criterion(phi) from `start`, phi >= lower, with BFGS from `hessian`.
+def quasi_newton(criterion, start, lower, hessian, scales, ftol, gtol):
+    """Minimise criterion(phi), phi >= lower, from `start` with BFGS
+    from `hessian`.
 
-    `criterion` has `value_and_gradient`; `d` is the precondition of
-    `precondition_from(hessian)`, for the test on the gradient.
-    Returns (phi, path, converged): the best point, every evaluation as
-    (phi, value), and whether the tests were met there.
+    `criterion` has `value_and_gradient`; `scales` are
+    `precondition_from(hessian)`, for the test on the gradient.  Returns
+    (phi, path, converged, B): the best point, every evaluation as
+    (phi, value), whether the tests were met there, and the last
+    approximation B of the Hessian.
     """
     phi = np.asarray(start, dtype=float)
     f, g = criterion.value_and_gradient(phi)
     path, B = [(phi, f)], np.array(hessian, dtype=float)
     for _ in range(MAX_STEPS):
-        if flat(g, d, gtol):
-            return phi, path, True
-        step = -np.linalg.solve(B, g)                   # the Newton step for B
-        if g @ step >= 0:                               # not downhill: B is no guide
-            return phi, path, False
-        if -0.5 * (g @ step) <= ftol * max(abs(f), 1.0):
-            return phi, path, True     # it would gain less than the test on the value
-        t = 1.0
-        for _ in range(MAX_HALVINGS):
-            trial = phi + t * step
-            if np.any(trial < lower):                   # a bound: L-BFGS-B's job
-                return phi, path, False
+        if flat(g, scales, gtol):
+            return phi, path, True, B
+        direction = -np.linalg.solve(B, g)      # the Newton step for B
+        slope = g @ direction
+        if slope >= 0:    # a guard: B is positive definite, never uphill
+            return phi, path, False, B
+        if -0.5 * slope <= ftol * max(abs(f), 1.0):
+            return phi, path, True, B   # the next step gains < ftol
+        if np.any(phi + direction < lower):
+            return phi, path, False, B  # across a bound: L-BFGS-B's job
+        length = 1.0
+        for _ in range(MAX_HALVINGS):         # Armijo's rule
+            trial = phi + length * direction
             f_trial, g_trial = criterion.value_and_gradient(trial)
             path.append((trial, f_trial))
-            if f_trial <= f + ARMIJO * t * (g @ step):
+            if f_trial <= f + ARMIJO * length * slope:
                 break
-            t /= 2
+            length /= 2
         else:
-            return phi, path, False
+            return phi, path, False, B
         B = bfgs_update(B, trial - phi, g_trial - g)
-        reduction = (f - f_trial) / max(abs(f), abs(f_trial), 1.0)
+        drop = (f - f_trial) / max(abs(f), abs(f_trial), 1.0)
         phi, f, g = trial, f_trial, g_trial
-        if reduction <= ftol:                          # L-BFGS-B's test on the value
-            return phi, path, True
-    return phi, path, flat(g, d, gtol)
+        if drop <= ftol and length == 1.0:  # L-BFGS-B's test on the value
+            return phi, path, True, B
+    return phi, path, flat(g, scales, gtol), B

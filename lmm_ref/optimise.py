@@ -40,14 +40,16 @@ WELL_SCALED = (1e-2, 1e2)
 class OptimizerRecord:
     """What the optimiser did: method, evaluations, the path, and the final checks."""
 
-    method: str
+    method: str   # the method asked for (a refit's Newton steps record "L-BFGS-B")
     evaluations: int
     path: list  # (theta, criterion) at every evaluation, in order
     message: str
     gradient: np.ndarray  # gradient at theta-hat (interior parameters)
     scaled_gradient: np.ndarray  # R^{-T} g with H = R'R: |.|^2 is the Newton decrement
     warnings: list = field(default_factory=list)
-    hessian: np.ndarray = None  # at theta-hat, all of phi (NaN rows/columns on a bound)
+    # at theta-hat, all of phi (NaN rows/columns on a bound); for a refit, its
+    # search's BFGS approximation, not a new measurement
+    hessian: np.ndarray = None
     scale: np.ndarray = None    # theta = scale * phi: the optimiser's units (`theta_scale`)
 
 
@@ -55,7 +57,8 @@ class Criterion:
     """phi -> d_R(theta) (eq-profiled-reml) or d(theta) (eq-profiled-deviance), theta = scale * phi.
 
     Calling it gives the value; `value_and_gradient` adds the exact gradient
-    (`lmm_ref.gradient`), which L-BFGS-B and the convergence check use.  `products`
+    (`lmm_ref.gradient`), which L-BFGS-B, a refit's Newton steps
+    (`lmm_ref.newton`) and the convergence check use.  `products`
     are the data's `lmm_ref.products.CrossProducts`.
     At a theta so extreme that rounding makes R_X'R_X lose its positive definiteness
     (an optimiser's wild step to T_i entries of 1e12, say), the value is +inf, so that
@@ -177,7 +180,8 @@ def optimise(criterion, start, layout, method="L-BFGS-B", x_names=(),
     """
     lower = layout.lower
     if method == "L-BFGS-B" and newton.positive_definite(hessian):
-        phi, record = minimise_from_curvature(criterion, start, lower, hessian)
+        # the checks then use the curvature the search learned on its way
+        phi, record, hessian = minimise_from_curvature(criterion, start, lower, hessian)
     else:
         phi, record = minimise(criterion, start, lower, method,
                                newton.precondition_from(hessian))
@@ -204,21 +208,22 @@ def optimise(criterion, start, layout, method="L-BFGS-B", x_names=(),
 def minimise_from_curvature(criterion, start, lower, hessian):
     """minimise, for a refit that knows its fit's Hessian: quasi-Newton steps
     from that curvature (`lmm_ref.newton`), and L-BFGS-B from the best of them
-    when they hand over.  A sleep-study replicate takes 7 or 8 evaluations
-    (L-BFGS-B from the same start about 10), with no optimiser driver between
-    them."""
-    d = newton.precondition_from(hessian)
+    when they hand over.  Returns (phi, `OptimizerRecord`, the last BFGS
+    approximation of the Hessian).  A sleep-study replicate takes 7 or 8
+    evaluations, fewer than L-BFGS-B from the same start, with no optimiser
+    driver between them."""
+    scales = newton.precondition_from(hessian)
     options = LBFGSB_OPTIONS
-    phi, path, converged = newton.quasi_newton(criterion, start, lower, hessian, d,
-                                               options["ftol"], options["gtol"])
+    phi, path, converged, B = newton.quasi_newton(criterion, start, lower, hessian, scales,
+                                                  options["ftol"], options["gtol"])
     record = OptimizerRecord(method="L-BFGS-B", evaluations=len(path), path=path,
                              message="quasi-Newton steps from the fit's Hessian: converged",
                              gradient=np.array([]), scaled_gradient=np.array([]))
     if not converged:
-        phi = minimise_more(criterion, phi, lower, "L-BFGS-B", record, d)
+        phi = minimise_more(criterion, phi, lower, "L-BFGS-B", record, scales)
         record.message = ("quasi-Newton steps from the fit's Hessian, handed over to "
                           f"L-BFGS-B: {record.message}")
-    return phi, record
+    return phi, record, B
 
 
 def minimise(criterion, start, lower, method="L-BFGS-B", precondition=None):

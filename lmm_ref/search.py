@@ -73,8 +73,10 @@ def refit_theta_hat(estimate, y):
     """
     design = dataclasses.replace(estimate.design, y=response_like(y, estimate.design))
     record = estimate.record
+    # an estimate made without a search (`fitting.fit_at`) is refitted as lmm_ref.fit does
+    method = record.method if record.method in optimise.OPTIMIZERS else "L-BFGS-B"
     return theta_hat(design, estimate.products.with_response(design.y), estimate.reml,
-                     record.method, start=estimate.theta, hessian=record.hessian,
+                     method, start=estimate.theta, hessian=record.hessian,
                      scale=record.scale)
 
 

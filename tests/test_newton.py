@@ -30,27 +30,39 @@ def run(criterion, start, lower=np.full(3, -np.inf), hessian=H):
 
 def test_the_exact_hessian_takes_one_step():
     f = Quadratic()
-    phi, path, converged = run(f, [2.0, 2.0, 2.0])
+    phi, path, converged, B = run(f, [2.0, 2.0, 2.0])
     assert converged and f.calls == len(path) == 2
     np.testing.assert_allclose(phi, MINIMUM, atol=1e-12)
+    np.testing.assert_allclose(B, H, rtol=1e-10)     # BFGS keeps the exact curvature
 
 
 def test_a_rough_hessian_is_corrected_by_bfgs():
     f = Quadratic()
-    phi, path, converged = run(f, [2.0, 2.0, 2.0], hessian=np.diag(np.diag(H)) * 1.5)
+    phi, path, converged, B = run(f, [2.0, 2.0, 2.0], hessian=np.diag(np.diag(H)) * 1.5)
     assert converged and 3 <= len(path) <= 15
     np.testing.assert_allclose(phi, MINIMUM, atol=1e-6)
+    # the learned curvature is nearer H than the start was
+    assert np.linalg.norm(B - H) < np.linalg.norm(np.diag(np.diag(H)) * 1.5 - H)
 
 
 def test_a_step_across_a_bound_hands_over():
+    """A curvature three times too small overshoots across theta_3 >= 0: the search
+    hands over at once, though the minimum is inside (L-BFGS-B finishes it)."""
+    lower = np.array([0.0, -np.inf, 0.0])
+    phi, path, converged, _ = run(Quadratic(), [2.0, 2.0, 2.0], lower, hessian=H / 3)
+    assert not converged and len(path) == 1
+
+
+def test_a_minimum_beyond_a_bound_hands_over():
     lower = np.array([0.0, -np.inf, 1.0])       # the minimum's third entry is below 1
-    phi, path, converged = run(Quadratic(), [2.0, 2.0, 2.0], lower)
+    f = Quadratic()
+    phi, path, converged, _ = run(f, [2.0, 2.0, 2.0], lower)
     assert not converged and len(path) == 1
     np.testing.assert_array_equal(phi, [2.0, 2.0, 2.0])     # the best point: the start
 
 
 def test_an_uphill_direction_hands_over():
-    phi, path, converged = run(Quadratic(), [2.0, 2.0, 2.0], hessian=-H)
+    phi, path, converged, _ = run(Quadratic(), [2.0, 2.0, 2.0], hessian=-H)
     assert not converged and len(path) == 1
 
 
@@ -106,6 +118,15 @@ def test_a_refit_near_the_boundary_hands_over_to_l_bfgs_b(sleep):
     assert refit.singular and refit.theta[2] == 0.0
     np.testing.assert_allclose(refit.objective, fresh.objective, rtol=1e-10)
     assert refit.singular == fresh.singular
+
+
+def test_a_fit_at_a_given_theta_can_be_refitted(sleep):
+    """fit_at made no search (its method is "none"); its refit searches as fit does."""
+    fit = lmm_ref.fit(SLEEP, sleep)
+    at = lmm_ref.fitting.fit_at(fit, fit.theta * 1.1)
+    y = fit.simulate(1, seed=3)[:, 0]
+    np.testing.assert_allclose(at.refit(y).objective, fit.refit(y).objective, rtol=1e-10)
+    assert not at.bootstrap(3, seed=1)["failed"].any()
 
 
 def test_another_method_does_not_take_newton_steps(sleep):
