@@ -15,6 +15,7 @@ The modules follow the book's chapters:
     pls         penalized least squares: L, R_ZX, R_X, beta, u      (chapter 3)
     profile     the profiled deviance and REML criterion            (chapters 4, 5)
     gradient    the exact gradient of the criteria                  (chapter 6)
+    starting    where the search starts, and in which units         (chapters 6, 9)
     optimise    minimising the criterion under its bounds           (chapter 6)
     newton      a refit's quasi-Newton steps from its fit's Hessian (chapter 6)
     search      the search for theta-hat: fit, refit, bootstrap     (chapters 6, 8)
@@ -39,7 +40,7 @@ The modules follow the book's chapters:
 from . import (bootstrap, checks, cholesky, condvar, data, ddf, design, encoding, errors,
                formula, gradient, intervals, lrt, marginal, model_frame, newton, optimise,
                parameters, pls, predict, products, profile, reference, search, simulate,
-               tables, zeta)
+               starting, tables, zeta)
 from .errors import DataError, DataTypeError, FormulaError, LmmRefError
 from .fitting import LmmFit, fit
 from .lrt import anova
@@ -48,6 +49,6 @@ __all__ = [
     "bootstrap", "checks", "cholesky", "condvar", "data", "ddf", "design", "encoding",
     "errors", "formula", "gradient", "intervals", "lrt", "marginal", "model_frame",
     "newton", "optimise", "parameters", "pls", "predict", "products", "profile",
-    "reference", "search", "simulate", "tables", "zeta", "anova",
+    "reference", "search", "simulate", "starting", "tables", "zeta", "anova",
     "DataError", "DataTypeError", "FormulaError", "LmmRefError", "fit", "LmmFit",
 ]

@@ -171,7 +171,7 @@ def fit(formula, data, reml=True, weights=None, method="L-BFGS-B",
     per row).  `method` picks the optimiser (one of
     `lmm_ref.optimise.OPTIMIZERS`); `start` a starting theta (default
     lme4's, every T_i = I; for models stored sparse, as InstEval,
-    `optimise.moment_start`).  Returns an `LmmFit`.
+    `starting.moment_start`).  Returns an `LmmFit`.
     """
     design = build(formula, data, weights=weights)
     return fit_design(design, cross_products(design), reml, method,

@@ -9,8 +9,8 @@ steps back inside from any diagonal entry of T_i that stopped at its bound for l
 slope (`leave_false_boundary`) and applies lme4's checks (`lmm_ref.checks`), going on
 once more if the convergence check fails.
 
-The optimiser works on phi = theta / scale (`theta_scale`): 1 for well-scaled
-covariates, so phi is theta and lme4's start is kept; see `theta_scale` for the rest.
+The optimiser works on phi = theta / scale (`starting.theta_scale`): 1 for well-scaled
+covariates, so phi is theta and lme4's start is kept.
 """
 
 from dataclasses import dataclass, field
@@ -31,10 +31,6 @@ NEAR_BOUND = 1e-2
 # ~1e-6, close to lme4's nloptwrap stopping rule (also `minimise_from_curvature`'s).
 LBFGSB_OPTIONS = {"ftol": 1e-12, "gtol": 1e-6}
 
-# A random-effects column whose root-mean-square lies outside this range is measured in
-# units that make lme4's start T_i = I absurd (see `theta_scale`).
-WELL_SCALED = (1e-2, 1e2)
-
 
 @dataclass
 class OptimizerRecord:
@@ -50,7 +46,8 @@ class OptimizerRecord:
     # at theta-hat, all of phi (NaN rows/columns on a bound); for a refit, its
     # search's BFGS approximation, not a new measurement
     hessian: np.ndarray = None
-    scale: np.ndarray = None    # theta = scale * phi: the optimiser's units (`theta_scale`)
+    # theta = scale * phi: the optimiser's units (`starting.theta_scale`)
+    scale: np.ndarray = None
 
 
 class Criterion:
@@ -106,71 +103,15 @@ class Criterion:
         return pls.solve(self.products, self.scale * np.asarray(phi, dtype=float))
 
 
-def theta_scale(design):
-    """The factors s in theta = s * phi that make the optimiser blind to units.
-
-    Row r of T_i multiplies column r of X_i (row h of Z_i Lambda_i is
-    kron(J_i[h, :], X_i[h, :] T_i)), so measuring a covariate in units c
-    times smaller multiplies its column by c and divides row r of T_i by c:
-    the same model, but not the same problem for the optimiser, which starts
-    at T_i = I and takes steps of the same size in every coordinate.  On a
-    covariate of size 1e6 that start says each slope's SD is a million times
-    too large, and the search wanders where the Cholesky factors lose all
-    precision.  So for a column whose root-mean-square m is far from 1
-    (outside `WELL_SCALED`), the optimiser works on phi = m theta, the
-    entries of T_i for the column divided by m, and starts at phi = I.
-    Well-scaled columns keep s = 1, and so lme4's start.
-    """
-    factors = []
-    for term, place in zip(design.terms, design.layout.terms):
-        m = np.sqrt(np.mean(term.X**2, axis=0))
-        badly_scaled = (m > 0) & ((m < WELL_SCALED[0]) | (m > WELL_SCALED[1]))
-        per_row = np.where(badly_scaled, 1.0 / np.where(m > 0, m, 1.0), 1.0)
-        factors.append(per_row[place.rows])  # theta's entries in these rows
-    return np.concatenate(factors)
-
-
-def moment_start(design):
-    """A start near theta-hat for large models: method-of-moments SDs.
-
-    lme4 starts at T_i = I.  Where each evaluation costs a tenth of a second
-    (InstEval), half of L-BFGS-B's evaluations from there are spent walking
-    to the right scale.  For each scalar random intercept (1 | g), this
-    estimates the between-level variance of the least-squares residuals r
-    as var(level means) - s_w^2 mean(1 / n_j), with s_w^2 the within-level
-    variance, and divides its root by sigma (estimated by the smallest s_w):
-    theta_i = SD_i / sigma (eq-Sigma-Lambda).  Other terms keep lme4's start.
-    Only where to start changes, not the optimum.
-    """
-    layout, theta = design.layout, design.layout.start.copy()
-    beta = np.linalg.lstsq(design.X, design.y - design.offset, rcond=None)[0]
-    r = design.y - design.offset - design.X @ beta
-    between, within = [], []
-    for term in design.terms:
-        counts = np.bincount(term.codes, minlength=term.n_levels)
-        sums = np.bincount(term.codes, weights=r, minlength=term.n_levels)
-        means = sums / np.maximum(counts, 1)
-        s2_w = np.sum((r - means[term.codes]) ** 2) / max(len(r) - term.n_levels, 1)
-        between.append(np.var(means[counts > 0], ddof=1)
-                       - s2_w * np.mean(1.0 / counts[counts > 0]))
-        within.append(s2_w)
-    sigma2 = min(within)
-    for term, place, v in zip(design.terms, layout.terms, between):
-        if term.p == 1 and np.all(term.X == 1.0) and sigma2 > 0:
-            # clipped away from the bound, where the slope vanishes (chapter 6)
-            theta[place.start] = np.clip(np.sqrt(max(v, 0.0) / sigma2), 0.05, 20.0)
-    return theta
-
-
 def optimise(criterion, start, layout, method="L-BFGS-B", x_names=(),
              hessian=None):
     """minimise, then lme4's post-fit steps, with two safeguards for a false stop.
 
     After the minimisation: step off a bound the optimiser stopped at for no reason
     (`leave_false_boundary`), snap near-boundary parameters onto it (lme4), and check
-    the gradient (lme4).  If the check fails, go on once more from where it stopped:
-    a bound the optimiser ran into can spoil L-BFGS-B's memory of the curvature, and a
-    fresh start clears it.  Returns (phi-hat, `OptimizerRecord`).  `x_names` (the
+    the gradient (lme4).  If the check fails, go on once more from where it stopped
+    (a bound the optimiser ran into can spoil L-BFGS-B's memory of the curvature, and a
+    fresh start clears it), and ask for a `second_opinion`.  Returns (phi-hat, `OptimizerRecord`).  `x_names` (the
     fixed-effects columns) name the culprits should the criterion be unevaluable;
     `hessian` (a refit's: its fit's Hessian) guides the first minimisation
     (`minimise_from_curvature`, or L-BFGS-B preconditioned by
@@ -202,7 +143,29 @@ def optimise(criterion, start, layout, method="L-BFGS-B", x_names=(),
             break
         if attempt == 1:
             phi = minimise_more(criterion, phi, lower, method, record)
+            phi = second_opinion(criterion, phi, start, lower, method, record)
     return phi, record
+
+
+def second_opinion(criterion, phi, start, lower, method, record):
+    """The better of phi and a derivative-free search from `start`, for L-BFGS-B.
+
+    When the checks fail, L-BFGS-B may have settled in a local minimum.  On a
+    response simulated from the sleep study's ML fit, it ran into the bound
+    theta_3 = 0 early and ended at a deviance of 1757.70 (with intercept SD near
+    0), where lme4's BOBYQA, and SciPy's COBYQA, reach 1752.85.  A trust-region
+    search that uses only values (COBYQA, the nearest SciPy has to BOBYQA) takes
+    another route from the same start; its evaluations go into `record`.
+    """
+    if method != "L-BFGS-B":
+        return phi
+    other, more = minimise(criterion, start, lower, "COBYQA")
+    record.evaluations += more.evaluations
+    record.path += more.path
+    if criterion(other) < criterion(phi):
+        record.message = f"COBYQA from the start, after L-BFGS-B: {more.message}"
+        return other
+    return phi
 
 
 def minimise_from_curvature(criterion, start, lower, hessian):

@@ -1,7 +1,7 @@
 """The search for theta-hat that a fit, a refit and the bootstrap share (chapters 6, 8).
 
 `theta_hat` minimises the criterion of a built design over theta (eq-fit-problem): in
-the optimiser's units phi = theta / scale (`optimise.theta_scale`), from lme4's start or
+the optimiser's units phi = theta / scale (`starting.theta_scale`), from lme4's start or
 a given one, with lme4's checks after it (`optimise.optimise`).  It returns an
 `Estimate`: the optimum before any table is made.  `fitting.result` turns an estimate
 into an `LmmFit`, with its tables of estimates, standard errors and conditional modes;
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import checks, optimise
+from . import checks, optimise, starting
 from .errors import DataError, DataTypeError
 
 
@@ -42,16 +42,16 @@ def theta_hat(design, products, reml, method="L-BFGS-B", start=None, hessian=Non
     """The `Estimate` of a built design: minimise its criterion over theta.
 
     `start` is a theta (default lme4's, every T_i = I; for models stored sparse,
-    `optimise.moment_start`); `hessian` and `scale` (a refit's: its fit's
+    `starting.moment_start`); `hessian` and `scale` (a refit's: its fit's
     `record.hessian` and `record.scale`) see `optimise.optimise` and
-    `optimise.theta_scale`.
+    `starting.theta_scale`.
     """
     # The optimiser works on phi = theta / scale (1 for well-scaled columns).
-    scale = optimise.theta_scale(design) if scale is None else scale
+    scale = starting.theta_scale(design) if scale is None else scale
     criterion = optimise.Criterion(products, reml, scale)
     layout = design.layout
     if start is None:   # lme4's, or for a large model one near theta-hat
-        start = (optimise.moment_start(design) / scale if products.xz.large
+        start = (starting.moment_start(design) / scale if products.xz.large
                  else layout.start)
     else:
         start = layout.checked(start) / scale

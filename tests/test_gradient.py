@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import PROPERTY, criterion, designs, random_frame
 
-from lmm_ref import cholesky, data, gradient, optimise, products, pls
+from lmm_ref import cholesky, data, gradient, optimise, products, pls, starting
 from lmm_ref.model_frame import build
 from lmm_ref.products import cross_products
 from lmm_ref.reference import fit_label, lme4_fits
@@ -222,7 +222,7 @@ def test_pattern_gram_is_the_sparse_product():
 
 
 def test_moment_start_is_near_the_optimum_and_leads_to_it():
-    """optimise.moment_start: for InstEval-like crossed intercepts, a start within
+    """starting.moment_start: for InstEval-like crossed intercepts, a start within
     a factor 3 of theta-hat (with 4 to 20 levels) from which the fit reaches the
     optimum of lme4's start."""
     frame = three_factor_frame(n=600, seed=5)
@@ -232,7 +232,7 @@ def test_moment_start_is_near_the_optimum_and_leads_to_it():
         frame["y"] += effects[frame[g].astype(int)]
     D = build("y ~ x + (1 | A) + (1 | B) + (1 | C)", frame)
     P = cross_products(D)
-    start = optimise.moment_start(D)
+    start = starting.moment_start(D)
     assert not np.allclose(start, D.layout.start)
     c = optimise.Criterion(P, reml=True)
     from_lme4, _ = optimise.minimise(c, D.layout.start, D.layout.lower)

@@ -11,7 +11,7 @@ lme4 fits a constant response (every variance collapses to zero) and fits with n
 (REML with zero degrees of freedom); lmm_ref raises.  lme4 fails on a random slope for
 a covariate in micro- or mega-units ("Downdated VtV is not positive definite", or a
 false convergence warning); lmm_ref rescales the optimiser's coordinates (see
-`lmm_ref.optimise.theta_scale`) and fits.
+`lmm_ref.starting.theta_scale`) and fits.
 """
 
 import re
@@ -433,7 +433,7 @@ def test_badly_scaled_design_does_not_break_the_cholesky(sleep):
 
 def test_well_scaled_columns_keep_lme4s_start(sleep, sleep_fit):
     """theta_scale is all ones on ordinary data, so the fit follows lme4's path exactly."""
-    np.testing.assert_array_equal(lmm_ref.optimise.theta_scale(sleep_fit.design), 1.0)
+    np.testing.assert_array_equal(lmm_ref.starting.theta_scale(sleep_fit.design), 1.0)
     np.testing.assert_array_equal(sleep_fit.optimizer.path[0][0], [1.0, 0.0, 1.0])
     scaled = fit_quietly(SLEEP, sleep.assign(Days=1e6 * sleep["Days"]))
     m = np.sqrt(np.mean((1e6 * sleep["Days"]) ** 2))
@@ -546,3 +546,25 @@ def test_response_expression_is_the_same_as_its_column(sleep):
     by_column = fit_quietly("lr ~ Days + (Days | Subject)", sleep.assign(lr=np.log(sleep["Reaction"])))
     np.testing.assert_array_equal(by_expression.design.y, by_column.design.y)
     assert by_expression.objective == by_column.objective
+
+
+def test_a_local_minimum_gets_a_second_opinion(sleep):
+    """On this response simulated from the sleep study's ML fit, L-BFGS-B from lme4's
+    start runs into theta_3 = 0 early and settles at a deviance of 1757.70 (intercept
+    SD near 0, a Hessian that is not positive definite).  The second opinion, COBYQA
+    from the same start, reaches lme4's optimum: lme4 1.1-31's lmer on this response
+    gives deviance 1752.8501190592 and theta (0.59824323, -0.09216171, 0.24337379)."""
+    fit = fit_quietly(SLEEP, sleep, reml=False)
+    y = fit.simulate(300, seed=1)[:, 32]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # and no convergence warning
+        result = lmm_ref.fit(SLEEP, sleep.assign(Reaction=y), reml=False)
+    np.testing.assert_allclose(result.objective, 1752.8501190592, rtol=1e-11)
+    np.testing.assert_allclose(result.theta, [0.59824323, -0.09216171, 0.24337379],
+                               atol=2e-5)
+    assert result.optimizer.message.startswith("COBYQA from the start, after L-BFGS-B")
+    assert result.converged
+    # without it, L-BFGS-B's answer: the local minimum
+    phi, _ = lmm_ref.optimise.minimise(lmm_ref.optimise.Criterion(result.products, False),
+                                       result.design.layout.start, result.design.layout.lower)
+    assert lmm_ref.optimise.Criterion(result.products, False)(phi) > result.objective + 4
