@@ -20,29 +20,13 @@ suppressMessages({
 
 args <- commandArgs(trailingOnly = FALSE)
 here <- dirname(normalizePath(sub("--file=", "", args[grep("--file=", args)])))
-source(file.path(here, "load_data.R"))  # root, load_data()
+source(file.path(here, "load_data.R"))  # root, load_data(), TIGHT, record()
 
 orthodont <- load_data("Orthodont")
 orthodont$age8 <- orthodont$age - 8
 orthodont$age11 <- orthodont$age - 11
 chick <- load_data("ChickWeight")
 chick$logweight <- log(chick$weight)
-
-# a tight stopping rule for lme4's default optimiser (nloptwrap's BOBYQA)
-TIGHT <- lmerControl(optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
-                                    xtol_rel = 1e-12, ftol_rel = 1e-15,
-                                    maxeval = 1e5))
-
-objective <- function(fm) if (isREML(fm)) REMLcrit(fm) else deviance(fm)
-
-record <- function(id, formula, data_name, fm) {
-  list(id = id, formula = formula, dataset = data_name, reml = isREML(fm),
-       objective = objective(fm), fixef = as.list(fixef(fm)),
-       stderr = as.list(sqrt(diag(as.matrix(vcov(fm))))),
-       theta = unname(getME(fm, "theta")), sigma = sigma(fm),
-       sdcor = as.data.frame(VarCorr(fm))$sdcor,
-       singular = isSingular(fm), feval = fm@optinfo$feval)
-}
 
 CASES <- list(
   list("orthodont_slope", "distance ~ age * Sex + (age | Subject)", "Orthodont"),

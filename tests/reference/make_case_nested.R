@@ -20,25 +20,11 @@ suppressMessages({
 
 args <- commandArgs(trailingOnly = FALSE)
 here <- dirname(normalizePath(sub("--file=", "", args[grep("--file=", args)])))
-source(file.path(here, "load_data.R"))  # root, load_data()
+source(file.path(here, "load_data.R"))  # root, load_data(), TIGHT, record()
 
 oats <- load_data("Oats")
 oats$N <- factor(oats$nitro)            # nitrogen as a factor: 4 levels
 machines <- load_data("Machines")
-
-TIGHT <- lmerControl(optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
-                                    xtol_rel = 1e-12, ftol_rel = 1e-15,
-                                    maxeval = 1e5))
-objective <- function(fm) if (isREML(fm)) REMLcrit(fm) else deviance(fm)
-record <- function(id, formula, data_name, fm) {
-  list(id = id, formula = formula, dataset = data_name, reml = isREML(fm),
-       objective = objective(fm), fixef = as.list(fixef(fm)),
-       stderr = as.list(sqrt(diag(as.matrix(vcov(fm))))),
-       theta = unname(getME(fm, "theta")), sigma = sigma(fm),
-       sdcor = as.data.frame(VarCorr(fm))$sdcor,
-       singular = isSingular(fm), feval = fm@optinfo$feval,
-       AIC = AIC(fm), BIC = BIC(fm))
-}
 
 CASES <- list(
   list("oats_factor", "yield ~ N + Variety + (1 | Block/Variety)", "Oats"),
